@@ -1,0 +1,45 @@
+# One target per thing a contributor does. Every target creates and uses its own virtualenv.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv demo test lint unit integration bench package clean
+
+help:
+	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
+	@echo "make test     - lint + the whole test suite (what CI runs)"
+	@echo "make lint     - ruff + mypy --strict"
+	@echo "make bench    - API calls per action, cold-import time, large sweeps"
+	@echo "make package  - build dist/bastion-orchestrator.zip for Lambda (arm64)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+unit: $(STAMP)
+	$(PY) -m pytest -m unit -q
+
+integration: $(STAMP)
+	$(PY) -m pytest -m integration -q
+
+test: lint
+	$(PY) -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache
