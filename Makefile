@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv demo test lint unit integration bench package clean
+.PHONY: help venv demo test lint unit integration bench clean
 
 help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
@@ -43,3 +43,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache
+
+# Terraform, packaging and checkov targets live in mk/terraform.mk (package, tf-check).
+-include mk/*.mk
