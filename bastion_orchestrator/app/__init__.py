@@ -1,0 +1,1 @@
+"""Use cases (orchestrator, reaper), their wiring, and the entry-point dispatch."""

@@ -1,0 +1,332 @@
+"""The orchestrator's use cases: create, status, extend, destroy, list.
+
+Rules come from ``domain``; AWS arrives through the ports. Calls per action (warm): create 4
+(describe, run, 2 schedules), status 1 (+1 SSM ping when running), extend 4 (describe, tag,
+2 schedules), destroy 4 (describe, terminate, 2 schedule deletes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bastion_orchestrator.clock import Clock, iso
+from bastion_orchestrator.config import Settings
+from bastion_orchestrator.domain.bastion import (
+    GONE_STATES,
+    MANAGED_BY,
+    Bastion,
+    Lifetime,
+    Tag,
+    ensure_may_act,
+    extended_expiry,
+    initial_expiry,
+)
+from bastion_orchestrator.domain.ports import Instances, LaunchSpec, Schedules, SessionActivity
+from bastion_orchestrator.errors import (
+    BastionError,
+    CapacityUnavailable,
+    ConfigurationError,
+    InternalError,
+    InvalidRequest,
+    LaunchRejected,
+    NoCapacity,
+    NotFound,
+)
+from bastion_orchestrator.observability import audit, count, logger
+from models import Create, Destroy, Extend, ListBastions, Status
+
+WARNING_FLOOR = timedelta(minutes=1)
+
+
+def warning_time(expires_at: datetime, rules: Lifetime, now: datetime) -> datetime:
+    """``ExpiresAt - WARNING_MINUTES``, but never in the past (a late extend still warns)."""
+    return max(expires_at - rules.warning, min(now + WARNING_FLOOR, expires_at))
+
+
+def client_token(*parts: str) -> str:
+    """Deterministic RunInstances token: a retried request launches nothing twice."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]
+
+
+@dataclass(frozen=True)
+class Orchestrator:
+    settings: Settings
+    rules: Lifetime
+    instances: Instances
+    schedules: Schedules
+    sessions: SessionActivity
+    clock: Clock
+    region: str | None
+
+    # ----------------------------------------------------------------- create
+    def create(self, req: Create, *, request_id: str) -> dict[str, Any]:
+        s = self.settings
+        subnets = (req.subnet_id,) if req.subnet_id else s.subnets
+        if not subnets:
+            raise ConfigurationError(
+                "No subnet to launch into: set SUBNET_ID or SUBNET_IDS on the function, "
+                "or pass subnet_id.",
+                variables=["SUBNET_ID", "SUBNET_IDS"],
+            )
+        if not s.bastion_security_group_id:
+            raise ConfigurationError(
+                "BASTION_SECURITY_GROUP_ID is not set: the bastion needs its security group.",
+                variables=["BASTION_SECURITY_GROUP_ID"],
+            )
+        now = self.clock()
+        mine = [b for b in self.instances.active(req.user_id) if not b.is_expired(self.rules, now)]
+        if len(mine) >= s.max_bastions_per_user:
+            newest = max(mine, key=lambda b: b.created_at)
+            audit(
+                "bastion reused", actor=req.user_id, action="create", instance_id=newest.instance_id
+            )
+            return {**self._view(newest, now), "existing": True}
+
+        image = s.ami_id or self.instances.latest_image()
+        expires = initial_expiry(now, self.rules)
+        tags = self._tags(req, now, expires)
+        bastion = self._launch(req, image, subnets, tags, request_id)
+        bastion = replace(bastion, tags=tags)
+        try:
+            self.schedules.put(
+                bastion.instance_id, expires, warning_time(expires, self.rules, now), new=True
+            )
+        except Exception as e:
+            self._abandon(bastion, req.user_id, e)
+        count("BastionsCreated")
+        audit(
+            "bastion created",
+            actor=req.user_id,
+            action="create",
+            instance_id=bastion.instance_id,
+            username=req.username,
+            expires_at=iso(expires),
+            reason=req.reason,
+            vpc_id=req.vpc_id,
+            rds_security_group_id=req.rds_security_group_id,
+        )
+        return {**self._view(bastion, now), "existing": False}
+
+    def _tags(self, req: Create, now: datetime, expires: datetime) -> dict[str, str]:
+        s = self.settings
+        tags = {
+            Tag.MANAGED_BY: MANAGED_BY,
+            Tag.NAME: f"{s.project_name}-{s.environment}-bastion-{req.username}"[:256],
+            Tag.PROJECT: s.project_name,
+            Tag.ENVIRONMENT: s.environment,
+            Tag.USER_ID: req.user_id,
+            Tag.USERNAME: req.username,
+            Tag.CREATED_AT: iso(now),
+            Tag.EXPIRES_AT: iso(expires),
+        }
+        if req.display_name:
+            tags[Tag.DISPLAY_NAME] = req.display_name
+        endpoint = req.rds_endpoint or s.rds_endpoint
+        if endpoint:
+            tags[Tag.RDS_ENDPOINT] = endpoint
+            tags[Tag.RDS_PORT] = str(req.rds_port or s.rds_port)
+        if req.reason:
+            tags[Tag.REASON] = req.reason
+        return tags
+
+    def _launch(
+        self,
+        req: Create,
+        image: str,
+        subnets: tuple[str, ...],
+        tags: dict[str, str],
+        request_id: str,
+    ) -> Bastion:
+        s = self.settings
+        tried: list[str] = []
+        for subnet in subnets:
+            tried.append(subnet)
+            spec = LaunchSpec(
+                image_id=image,
+                instance_type=s.instance_type,
+                subnet_id=subnet,
+                security_group_id=s.bastion_security_group_id or "",
+                instance_profile=s.iam_instance_profile,
+                tags=tags,
+                client_token=client_token(
+                    s.project_name, s.environment, req.user_id, request_id, subnet
+                ),
+            )
+            try:
+                bastion = self.instances.launch(spec)
+            except NoCapacity:
+                logger.warning(
+                    "no capacity, trying the next subnet",
+                    extra={"subnet": subnet, "instance_type": s.instance_type},
+                )
+                count("CapacityFallbacks")
+            except LaunchRejected as e:
+                if req.subnet_id and e.aws_code.startswith("InvalidSubnet"):
+                    raise InvalidRequest(
+                        f"subnet_id {req.subnet_id} was refused by EC2 ({e.message}). Pass a "
+                        "private subnet of this deployment's VPC, or omit subnet_id.",
+                    ) from e
+                raise ConfigurationError(
+                    f"EC2 refused the launch ({e.aws_code}: {e.message}). Check SUBNET_ID/"
+                    "SUBNET_IDS, BASTION_SECURITY_GROUP_ID, IAM_INSTANCE_PROFILE and AMI_ID.",
+                    variables=[
+                        "SUBNET_IDS",
+                        "BASTION_SECURITY_GROUP_ID",
+                        "IAM_INSTANCE_PROFILE",
+                        "AMI_ID",
+                    ],
+                ) from e
+            else:
+                logger.info(
+                    "launched",
+                    extra={"instance_id": bastion.instance_id, "subnet": subnet, "image": image},
+                )
+                return bastion
+        raise CapacityUnavailable(
+            f"No {s.instance_type} capacity in subnet(s) {', '.join(tried)}. Nothing was "
+            "launched; retry in a few minutes, or add subnets in other availability zones to "
+            "SUBNET_IDS.",
+            subnets_tried=tried,
+        )
+
+    def _abandon(self, bastion: Bastion, actor: str, cause: Exception) -> None:
+        """Scheduling failed after launch: no bastion may live without its termination."""
+        count("ScheduleFailures")
+        logger.error(
+            "scheduling failed after launch; terminating the new bastion",
+            extra={"instance_id": bastion.instance_id, "actor": actor, "error": repr(cause)},
+        )
+        try:
+            self.instances.terminate([bastion.instance_id])
+        except Exception:
+            count("OrphanedBastions")
+            logger.exception(
+                "ORPHAN: could not terminate a bastion without schedules; the "
+                "sweep will terminate it at its ExpiresAt",
+                extra={"instance_id": bastion.instance_id},
+            )
+        try:
+            self.schedules.remove(bastion.instance_id)
+        except Exception:
+            logger.exception("could not delete the half-created schedules; the sweep will")
+        audit("bastion abandoned", actor=actor, action="create", instance_id=bastion.instance_id)
+        message = (
+            f"The bastion's termination could not be scheduled, so the new instance "
+            f"{bastion.instance_id} was terminated again. "
+        )
+        if isinstance(cause, BastionError) and cause.code == ConfigurationError.code:
+            raise ConfigurationError(message + cause.message, **cause.details) from cause
+        raise InternalError(
+            message + "Retry in a minute; if it persists, check the scheduler role "
+            "(SCHEDULER_ROLE_ARN) and the schedule group (SCHEDULE_GROUP).",
+            instance_id=bastion.instance_id,
+        ) from cause
+
+    # ------------------------------------------------------- status / extend / destroy
+    def status(self, req: Status) -> dict[str, Any]:
+        bastion = self._target(req.instance_id, req.user_id)
+        now = self.clock()
+        view = self._view(bastion, now, detailed=True)
+        if bastion.state == "running":
+            view["ssm_status"] = self.sessions.agent_status(bastion.instance_id)
+        return view
+
+    def extend(self, req: Extend) -> dict[str, Any]:
+        bastion = self._target(req.instance_id, req.user_id)
+        if not bastion.is_active:
+            raise NotFound(
+                f"Bastion {bastion.instance_id} is {bastion.state}; it cannot be extended. "
+                "Create a new one.",
+                instance_id=bastion.instance_id,
+            )
+        now = self.clock()
+        previous = bastion.expires_at(self.rules)
+        expires = extended_expiry(bastion, self.rules, now)
+        self.instances.tag(bastion.instance_id, {Tag.EXPIRES_AT: iso(expires)})
+        self.schedules.put(
+            bastion.instance_id, expires, warning_time(expires, self.rules, now), new=False
+        )
+        count("BastionsExtended")
+        actor = req.user_id or "direct-invoke"
+        audit(
+            "bastion extended",
+            actor=actor,
+            action="extend",
+            instance_id=bastion.instance_id,
+            previous_expires_at=iso(previous),
+            expires_at=iso(expires),
+        )
+        extended = replace(bastion, tags={**bastion.tags, Tag.EXPIRES_AT: iso(expires)})
+        return {**self._view(extended, now), "previous_expires_at": iso(previous)}
+
+    def destroy(self, req: Destroy) -> dict[str, Any]:
+        bastion = self._target(req.instance_id, req.user_id)
+        now = self.clock()
+        actor = req.user_id or "direct-invoke"
+        if bastion.state in GONE_STATES:
+            self.schedules.remove(bastion.instance_id)
+            return {**self._view(bastion, now), "state": bastion.state, "already_terminated": True}
+        previous = self.instances.terminate([bastion.instance_id]).get(bastion.instance_id)
+        self.schedules.remove(bastion.instance_id)
+        if previous not in GONE_STATES:
+            count("BastionsTerminated", cause="destroy")
+        audit(
+            "bastion destroyed",
+            actor=actor,
+            action="destroy",
+            instance_id=bastion.instance_id,
+            lived_seconds=int((now - bastion.created_at).total_seconds()),
+        )
+        return {**self._view(bastion, now), "state": "shutting-down", "already_terminated": False}
+
+    def list(self, req: ListBastions) -> dict[str, Any]:
+        now = self.clock()
+        found = sorted(self.instances.active(req.user_id), key=lambda b: b.created_at)
+        return {
+            "success": True,
+            "bastions": [self._view(b, now, detailed=True) for b in found],
+        }
+
+    # ----------------------------------------------------------------- helpers
+    def _target(self, instance_id: str | None, caller: str | None) -> Bastion:
+        s = self.settings
+        if instance_id is not None:
+            bastion = self.instances.get(instance_id)
+            if bastion is None:
+                raise NotFound(
+                    f"No bastion {instance_id} in {s.project_name}/{s.environment}. Check the "
+                    "id; the list action shows the active ones.",
+                    instance_id=instance_id,
+                )
+            ensure_may_act(bastion, caller, s.admin_user_ids)
+            return bastion
+        mine = sorted(self.instances.active(caller), key=lambda b: b.created_at)
+        if not mine:
+            raise NotFound(
+                f"User {caller} has no active bastion in {s.project_name}/{s.environment}. "
+                "Create one with the create action.",
+            )
+        if len(mine) > 1:
+            ids = ", ".join(b.instance_id for b in mine)
+            raise InvalidRequest(
+                f"User {caller} has {len(mine)} active bastions ({ids}); name one with "
+                "instance_id.",
+                instance_ids=[b.instance_id for b in mine],
+            )
+        return mine[0]
+
+    def _view(self, bastion: Bastion, now: datetime, *, detailed: bool = False) -> dict[str, Any]:
+        from bastion_orchestrator.app.views import bastion_view
+
+        return bastion_view(
+            bastion,
+            self.rules,
+            now,
+            region=self.region,
+            default_rds_endpoint=self.settings.rds_endpoint,
+            default_rds_port=self.settings.rds_port,
+            detailed=detailed,
+        )

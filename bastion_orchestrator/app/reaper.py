@@ -1,0 +1,194 @@
+"""The auto-terminator's use cases: warn, terminate, sweep. Every one is idempotent.
+
+EventBridge Scheduler delivers at least once and Lambda retries async events, so each
+handler re-reads the bastion and acts on what it finds:
+
+- warn: only a running bastion within the lead time, and once per ``ExpiresAt`` (the
+  ``WarnedFor`` tag records which expiry was announced).
+- terminate: only past ``ExpiresAt`` (an extension wins); "notify once" falls out of EC2's
+  answer: only the call that saw the instance alive (``PreviousState``) notifies.
+- sweep: the safety net for lost schedules; streams pages, keeps only ids in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from bastion_orchestrator.clock import Clock, iso
+from bastion_orchestrator.domain.bastion import (
+    ACTIVE_STATES,
+    GONE_STATES,
+    Bastion,
+    Lifetime,
+    Tag,
+    warning_due,
+)
+from bastion_orchestrator.domain.ports import Instances, Notice, Notifier, Schedules
+from bastion_orchestrator.observability import audit, count, logger
+
+WARNING_TOLERANCE: Final = timedelta(minutes=2)
+# Scheduler fires at the minute; a clock a little behind must not skip a due termination.
+TERMINATION_TOLERANCE: Final = timedelta(seconds=60)
+# A schedule this young may belong to a launch EC2 does not show yet (eventual consistency).
+ORPHAN_GRACE: Final = timedelta(minutes=10)
+TERMINATE_BATCH: Final = 500
+
+
+@dataclass(frozen=True)
+class _Doomed:
+    """What the sweep keeps of an expired bastion: enough to notify, nothing more."""
+
+    instance_id: str
+    user_id: str | None
+    expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Reaper:
+    environment: str
+    rules: Lifetime
+    instances: Instances
+    schedules: Schedules
+    notifier: Notifier
+    clock: Clock
+
+    def warn(self, instance_id: str) -> dict[str, Any]:
+        bastion = self.instances.get(instance_id)
+        if bastion is None or bastion.state != "running":
+            return self._outcome("warn", instance_id, "not_running")
+        now = self.clock()
+        if not warning_due(bastion, self.rules, now, WARNING_TOLERANCE):
+            return self._outcome("warn", instance_id, "not_due")
+        expires = bastion.expires_at(self.rules)
+        if bastion.warned_for == iso(expires):
+            return self._outcome("warn", instance_id, "already_warned")
+        # Claim before telling: a retried event then finds the claim and stays silent.
+        self.instances.tag(instance_id, {Tag.WARNED_FOR: iso(expires)})
+        self._notify(Notice("warning", bastion.user_id, instance_id, expires, self.environment))
+        audit(
+            "bastion expiry warning sent",
+            actor="auto-terminator",
+            action="warn",
+            instance_id=instance_id,
+            user_id=bastion.user_id,
+            expires_at=iso(expires),
+        )
+        return self._outcome("warn", instance_id, "warned", expires_at=iso(expires))
+
+    def terminate(self, instance_id: str) -> dict[str, Any]:
+        bastion = self.instances.get(instance_id)
+        if bastion is None or bastion.state in GONE_STATES:
+            return self._outcome("terminate", instance_id, "already_gone")
+        now = self.clock()
+        expires = bastion.expires_at(self.rules)
+        if expires > now + TERMINATION_TOLERANCE:
+            return self._outcome("terminate", instance_id, "not_expired", expires_at=iso(expires))
+        doomed = _doomed(bastion, self.rules)
+        notified = self._terminate([doomed], cause="expiry", now=now)
+        self.schedules.remove(instance_id)
+        outcome = "terminated" if notified else "already_gone"
+        return self._outcome("terminate", instance_id, outcome, expires_at=iso(expires))
+
+    def sweep(self) -> dict[str, Any]:
+        now = self.clock()
+        live: set[str] = set()
+        doomed: list[_Doomed] = []
+        checked = 0
+        for bastion in self.instances.active():
+            checked += 1
+            if bastion.is_expired(self.rules, now):
+                doomed.append(_doomed(bastion, self.rules))
+            else:
+                live.add(bastion.instance_id)
+        terminated = 0
+        for start in range(0, len(doomed), TERMINATE_BATCH):
+            terminated += self._terminate(doomed[start : start + TERMINATE_BATCH], "sweep", now)
+        schedules_deleted = self._delete_orphan_schedules(live, now)
+        result = self._outcome(
+            "sweep",
+            None,
+            "swept",
+            checked=checked,
+            terminated=terminated,
+            schedules_deleted=schedules_deleted,
+        )
+        logger.info("sweep finished", extra=result)
+        return result
+
+    # ----------------------------------------------------------------- helpers
+    def _terminate(self, doomed: Sequence[_Doomed], cause: str, now: datetime) -> int:
+        """Terminate, then tell once: only instances EC2 saw alive before this call."""
+        previous = self.instances.terminate([d.instance_id for d in doomed])
+        fresh = 0
+        for item in doomed:
+            if previous.get(item.instance_id) not in ACTIVE_STATES:
+                continue  # someone else (a retry, the sweep, a destroy) already did it
+            fresh += 1
+            lived = int((now - item.created_at).total_seconds())
+            audit(
+                "bastion terminated",
+                actor="auto-terminator",
+                action="terminate",
+                instance_id=item.instance_id,
+                user_id=item.user_id,
+                cause=cause,
+                expires_at=iso(item.expires_at),
+                lived_seconds=lived,
+            )
+            self._notify(
+                Notice(
+                    "terminated",
+                    item.user_id,
+                    item.instance_id,
+                    item.expires_at,
+                    self.environment,
+                    cause=cause,
+                    lived_seconds=lived,
+                )
+            )
+        if fresh:
+            count("BastionsTerminated", fresh, cause=cause)
+        return fresh
+
+    def _delete_orphan_schedules(self, live: set[str], now: datetime) -> int:
+        deleted = 0
+        for ref in self.schedules.ours():
+            if ref.instance_id in live:
+                continue
+            age = now - ref.created if ref.created else None
+            if age is not None and timedelta(0) <= age < ORPHAN_GRACE:
+                continue
+            self.schedules.delete(ref.name)
+            deleted += 1
+        return deleted
+
+    def _notify(self, notice: Notice) -> None:
+        try:
+            self.notifier.send(notice)
+        except Exception as e:
+            # Whatever Slack does, the termination stands: log and count, never re-raise.
+            count("NotificationFailures")
+            logger.warning(
+                "notification failed",
+                extra={"instance_id": notice.instance_id, "kind": notice.kind, "error": repr(e)},
+            )
+
+    @staticmethod
+    def _outcome(
+        action: str, instance_id: str | None, outcome: str, **extra: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": True, "action": action, "outcome": outcome}
+        if instance_id:
+            body["instance_id"] = instance_id
+        body.update(extra)
+        return body
+
+
+def _doomed(bastion: Bastion, rules: Lifetime) -> _Doomed:
+    return _Doomed(
+        bastion.instance_id, bastion.user_id, bastion.expires_at(rules), bastion.created_at
+    )

@@ -1,0 +1,117 @@
+"""Builds the use cases from settings, once per cold start.
+
+The clock is the one injection point for time: production uses the system clock; tests and
+the demo call ``set_clock``. ``reset`` forgets settings, clients and cached secrets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+from bastion_orchestrator.app.orchestrator import Orchestrator
+from bastion_orchestrator.app.reaper import Reaper
+from bastion_orchestrator.aws import clients
+from bastion_orchestrator.aws.ec2 import Ec2Instances
+from bastion_orchestrator.aws.scheduler import SchedulerSchedules
+from bastion_orchestrator.aws.ssm import SsmSessions, image_resolver
+from bastion_orchestrator.clock import Clock, system_clock
+from bastion_orchestrator.config import Settings, get_settings
+from bastion_orchestrator.domain.bastion import Lifetime
+from bastion_orchestrator.domain.ports import Notifier
+
+_clock: list[Clock] = [system_clock]
+
+
+def set_clock(clock: Clock) -> None:
+    _clock[0] = clock
+
+
+def now() -> datetime:
+    return _clock[0]()
+
+
+def rules(settings: Settings) -> Lifetime:
+    return Lifetime.of_hours(
+        settings.bastion_lifetime_hours,
+        settings.extend_hours,
+        settings.max_lifetime_hours,
+        settings.warning_minutes,
+    )
+
+
+@cache
+def instances() -> Ec2Instances:
+    s = get_settings()
+    return Ec2Instances(
+        clients.ec2,
+        project=s.project_name,
+        environment=s.environment,
+        latest_image=image_resolver(s.ami_parameter),
+    )
+
+
+@cache
+def schedules() -> SchedulerSchedules:
+    s = get_settings()
+    return SchedulerSchedules(
+        clients.scheduler,
+        group=s.schedule_group,
+        prefix=s.schedule_prefix,
+        role_arn=s.scheduler_role_arn,
+        termination_target=s.auto_terminate_lambda_arn,
+        warning_target=s.warning_target_arn,
+    )
+
+
+@cache
+def notifier() -> Notifier:
+    s = get_settings()
+    if s.slack_notifier_lambda_arn:
+        from bastion_orchestrator.slack.notifier import LambdaNotifier
+
+        return LambdaNotifier(clients.lambda_, s.slack_notifier_lambda_arn)
+    from bastion_orchestrator.slack.notifier import SlackNotifier, secret_loader
+
+    return SlackNotifier(
+        secret_loader(s.slack_secret_arn), channel=s.slack_channel, api_url=s.slack_api_url
+    )
+
+
+def orchestrator() -> Orchestrator:
+    s = get_settings()
+    return Orchestrator(
+        settings=s,
+        rules=rules(s),
+        instances=instances(),
+        schedules=schedules(),
+        sessions=SsmSessions(clients.ssm),
+        clock=now,
+        region=clients.ec2().meta.region_name,
+    )
+
+
+def reaper() -> Reaper:
+    s = get_settings()
+    return Reaper(
+        environment=s.environment,
+        rules=rules(s),
+        instances=instances(),
+        schedules=schedules(),
+        notifier=notifier(),
+        clock=now,
+    )
+
+
+def reset() -> None:
+    """Forget settings, clients, adapters and cached parameters (tests, demo)."""
+    from bastion_orchestrator.aws import ssm
+    from bastion_orchestrator.slack import notifier as slack_notifier
+
+    get_settings.cache_clear()
+    clients.reset()
+    instances.cache_clear()
+    schedules.cache_clear()
+    notifier.cache_clear()
+    ssm._parameters.cache_clear()
+    slack_notifier._secrets.cache_clear()

@@ -1,0 +1,1 @@
+"""One adapter per AWS service. Each turns ``ClientError`` codes into the project's errors."""

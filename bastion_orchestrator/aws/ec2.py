@@ -1,0 +1,189 @@
+"""EC2: our bastions, found by tags, launched hardened, terminated only when ours."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from botocore.exceptions import ClientError
+
+from bastion_orchestrator.clock import to_utc
+from bastion_orchestrator.domain.bastion import ACTIVE_STATES, MANAGED_BY, Bastion, Tag
+from bastion_orchestrator.domain.ports import LaunchSpec
+from bastion_orchestrator.errors import LaunchRejected, NoCapacity
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        InstanceTypeDef,
+        TagSpecificationTypeDef,
+        TagTypeDef,
+    )
+
+_NOT_FOUND: Final = {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}
+_NO_CAPACITY: Final = {
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "Unsupported",  # the instance type is not offered in this subnet's availability zone
+}
+_REJECTED: Final = {
+    "InvalidSubnetID.NotFound",
+    "InvalidSubnet",
+    "InvalidGroup.NotFound",
+    "InvalidGroupId.Malformed",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "InvalidAMIID.NotFound",
+    "InvalidAMIID.Malformed",
+}
+ROOT_DEVICE: Final = "/dev/xvda"
+ROOT_GIB: Final = 8
+PAGE_SIZE: Final = 1000
+_NEVER: Final = datetime.max.replace(tzinfo=UTC)  # no launch time: trust only the tags
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class Ec2Instances:
+    def __init__(
+        self,
+        client: Callable[[], EC2Client],
+        *,
+        project: str,
+        environment: str,
+        latest_image: Callable[[], str],
+    ) -> None:
+        self._client = client
+        self._scope: list[FilterTypeDef] = [
+            {"Name": f"tag:{Tag.MANAGED_BY}", "Values": [MANAGED_BY]},
+            {"Name": f"tag:{Tag.PROJECT}", "Values": [project]},
+            {"Name": f"tag:{Tag.ENVIRONMENT}", "Values": [environment]},
+        ]
+        self._latest_image = latest_image
+
+    def get(self, instance_id: str) -> Bastion | None:
+        try:
+            response = self._client().describe_instances(
+                InstanceIds=[instance_id], Filters=self._scope
+            )
+        except ClientError as e:
+            if _code(e) in _NOT_FOUND:
+                return None
+            raise
+        for reservation in response.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                return _bastion(instance)
+        return None
+
+    def active(self, user_id: str | None = None) -> Iterator[Bastion]:
+        filters: list[FilterTypeDef] = [
+            *self._scope,
+            {"Name": "instance-state-name", "Values": list(ACTIVE_STATES)},
+        ]
+        if user_id is not None:
+            filters.append({"Name": f"tag:{Tag.USER_ID}", "Values": [user_id]})
+        pages = (
+            self._client()
+            .get_paginator("describe_instances")
+            .paginate(Filters=filters, PaginationConfig={"PageSize": PAGE_SIZE})
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    yield _bastion(instance)
+
+    def launch(self, spec: LaunchSpec) -> Bastion:
+        tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+        tagged: list[TagSpecificationTypeDef] = [
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ]
+        try:
+            response = self._client().run_instances(
+                ImageId=spec.image_id,
+                InstanceType=spec.instance_type,  # type: ignore[arg-type]
+                MinCount=1,
+                MaxCount=1,
+                ClientToken=spec.client_token,
+                IamInstanceProfile={"Name": spec.instance_profile},
+                NetworkInterfaces=[
+                    {
+                        "DeviceIndex": 0,
+                        "SubnetId": spec.subnet_id,
+                        "Groups": [spec.security_group_id],
+                        "AssociatePublicIpAddress": False,
+                        "DeleteOnTermination": True,
+                    }
+                ],
+                MetadataOptions={
+                    "HttpTokens": "required",
+                    "HttpEndpoint": "enabled",
+                    "HttpPutResponseHopLimit": 1,
+                    "InstanceMetadataTags": "disabled",
+                },
+                BlockDeviceMappings=[
+                    {
+                        "DeviceName": ROOT_DEVICE,
+                        "Ebs": {
+                            "VolumeType": "gp3",
+                            "VolumeSize": ROOT_GIB,
+                            "Encrypted": True,
+                            "DeleteOnTermination": True,
+                        },
+                    }
+                ],
+                CreditSpecification={"CpuCredits": "standard"},
+                InstanceInitiatedShutdownBehavior="terminate",
+                TagSpecifications=tagged,
+            )
+        except ClientError as e:
+            code = _code(e)
+            if code in _NO_CAPACITY:
+                raise NoCapacity(f"No {spec.instance_type} capacity in {spec.subnet_id}") from e
+            if code in _REJECTED:
+                message = e.response.get("Error", {}).get("Message", code)
+                raise LaunchRejected(message, aws_code=code) from e
+            raise
+        # The RunInstances answer, not a describe: EC2 reads are eventually consistent.
+        return _bastion(response["Instances"][0])
+
+    def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        if not instance_ids:
+            return {}
+        try:
+            response = self._client().terminate_instances(InstanceIds=list(instance_ids))
+        except ClientError as e:
+            if _code(e) in _NOT_FOUND and len(instance_ids) == 1:
+                return {instance_ids[0]: "terminated"}
+            raise
+        return {
+            item["InstanceId"]: item.get("PreviousState", {}).get("Name", "unknown")
+            for item in response.get("TerminatingInstances", [])
+            if "InstanceId" in item
+        }
+
+    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None:
+        self._client().create_tags(
+            Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+
+    def latest_image(self) -> str:
+        return self._latest_image()
+
+
+def _bastion(instance: InstanceTypeDef) -> Bastion:
+    launched = instance.get("LaunchTime")
+    launch_time = to_utc(launched) if isinstance(launched, datetime) else _NEVER
+    return Bastion(
+        instance_id=instance["InstanceId"],
+        state=instance.get("State", {}).get("Name", "unknown"),
+        private_ip=instance.get("PrivateIpAddress"),
+        launch_time=launch_time,
+        tags={
+            t["Key"]: t["Value"] for t in instance.get("Tags", []) if "Key" in t and "Value" in t
+        },
+    )

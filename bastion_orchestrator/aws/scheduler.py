@@ -1,0 +1,130 @@
+"""EventBridge Scheduler: two one-shot schedules per bastion, named after the deployment.
+
+Names are ``<project>-<environment>-<instance id>-warning|termination`` so that a deployment
+only ever lists, moves or deletes its own schedules, even in a shared group.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Final, Literal
+
+from botocore.exceptions import ClientError
+
+from bastion_orchestrator.clock import scheduler_at, to_utc
+from bastion_orchestrator.domain.ports import ScheduleRef
+from bastion_orchestrator.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+Kind = Literal["warning", "termination"]
+KINDS: Final[tuple[Kind, ...]] = ("termination", "warning")
+_EVENT_ACTION: Final[dict[Kind, str]] = {"warning": "warn", "termination": "terminate"}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class SchedulerSchedules:
+    def __init__(
+        self,
+        client: Callable[[], EventBridgeSchedulerClient],
+        *,
+        group: str,
+        prefix: str,
+        role_arn: str,
+        termination_target: str,
+        warning_target: str,
+    ) -> None:
+        self._client = client
+        self._group = group
+        self._prefix = prefix
+        self._role_arn = role_arn
+        self._targets: dict[Kind, str] = {
+            "termination": termination_target,
+            "warning": warning_target,
+        }
+
+    def name(self, instance_id: str, kind: Kind) -> str:
+        return f"{self._prefix}{instance_id}-{kind}"
+
+    def put(self, instance_id: str, expires_at: datetime, warn_at: datetime, *, new: bool) -> None:
+        # Termination first: if anything fails, the caller knows the bastion has none yet.
+        self._put(instance_id, "termination", expires_at, new=new)
+        self._put(instance_id, "warning", warn_at, new=new)
+
+    def _put(self, instance_id: str, kind: Kind, at: datetime, *, new: bool) -> None:
+        # Every field, every time: UpdateSchedule replaces the whole schedule.
+        request = {
+            "Name": self.name(instance_id, kind),
+            "GroupName": self._group,
+            "ScheduleExpression": scheduler_at(at),
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "State": "ENABLED",
+            "Description": f"bastion {instance_id}: {kind}",
+            "Target": {
+                "Arn": self._targets[kind],
+                "RoleArn": self._role_arn,
+                "Input": json.dumps({"action": _EVENT_ACTION[kind], "instance_id": instance_id}),
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
+            },
+        }
+        client = self._client()
+        first, second = (
+            (client.create_schedule, client.update_schedule)
+            if new
+            else (client.update_schedule, client.create_schedule)
+        )
+        try:
+            first(**request)  # type: ignore[arg-type]
+        except ClientError as e:
+            # create -> exists (a retried request): move it; update -> gone (it fired): re-create.
+            if _code(e) not in {"ConflictException", "ResourceNotFoundException"}:
+                raise
+            if _code(e) == "ResourceNotFoundException" and new:
+                raise ConfigurationError(
+                    f"Schedule group {self._group!r} does not exist. Create it or fix "
+                    "SCHEDULE_GROUP.",
+                    variables=["SCHEDULE_GROUP"],
+                ) from e
+            second(**request)  # type: ignore[arg-type]
+
+    def remove(self, instance_id: str) -> None:
+        for kind in KINDS:
+            self.delete(self.name(instance_id, kind))
+
+    def delete(self, name: str) -> None:
+        try:
+            self._client().delete_schedule(Name=name, GroupName=self._group)
+        except ClientError as e:
+            if _code(e) != "ResourceNotFoundException":
+                raise
+
+    def ours(self) -> Iterator[ScheduleRef]:
+        pages = (
+            self._client()
+            .get_paginator("list_schedules")
+            .paginate(GroupName=self._group, NamePrefix=self._prefix)
+        )
+        for page in pages:
+            for item in page.get("Schedules", []):
+                name = item.get("Name", "")
+                instance_id = _instance_of(name[len(self._prefix) :])
+                if instance_id is None:
+                    continue  # e.g. the recurring sweep: not a per-bastion schedule
+                created = item.get("CreationDate")
+                yield ScheduleRef(name, instance_id, to_utc(created) if created else None)
+
+
+def _instance_of(rest: str) -> str | None:
+    for kind in KINDS:
+        suffix = f"-{kind}"
+        if rest.startswith("i-") and rest.endswith(suffix):
+            return rest[: -len(suffix)]
+    return None

@@ -1,0 +1,82 @@
+"""SSM: the default image from the public parameter, agent ping status, session activity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING
+
+from bastion_orchestrator.aws.clients import BOTO_CONFIG
+from bastion_orchestrator.clock import to_utc
+from bastion_orchestrator.errors import ConfigurationError
+from bastion_orchestrator.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from mypy_boto3_ssm import SSMClient
+
+IMAGE_CACHE_SECONDS = 3600
+
+
+@cache
+def _parameters() -> SSMProvider:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto_config=BOTO_CONFIG)
+
+
+def image_resolver(parameter: str) -> Callable[[], str]:
+    """The latest image id from a public SSM parameter, cached for an hour per container."""
+
+    def resolve() -> str:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = _parameters().get(parameter, max_age=IMAGE_CACHE_SECONDS)
+        except GetParameterError as e:
+            raise ConfigurationError(
+                f"Could not read the default image from SSM parameter {parameter}: {e}. "
+                "Set AMI_ID, or allow ssm:GetParameter on that parameter.",
+                variables=["AMI_ID"],
+            ) from e
+        return str(value)
+
+    return resolve
+
+
+class SsmSessions:
+    def __init__(self, client: Callable[[], SSMClient]) -> None:
+        self._client = client
+
+    def agent_status(self, instance_id: str) -> str:
+        """Informational only: an error here must never fail the caller's status request."""
+        try:
+            response = self._client().describe_instance_information(
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )
+        except Exception as e:
+            # Informational only: any failure (an outage, a missing permission, an emulator
+            # without this API) degrades to "Unknown" rather than failing the status request.
+            logger.warning("SSM agent status unavailable", extra={"error": repr(e)})
+            return "Unknown"
+        items = response.get("InstanceInformationList", [])
+        return str(items[0].get("PingStatus", "Unknown")) if items else "NotRegistered"
+
+    def last_activity(self, instance_id: str) -> datetime | None:
+        """Newest session activity: now for an active session, else the latest end date."""
+        client = self._client()
+        active = client.describe_sessions(
+            State="Active", Filters=[{"key": "Target", "value": instance_id}], MaxResults=1
+        )
+        for session in active.get("Sessions", []):
+            start = session.get("StartDate")
+            if start is not None:
+                return datetime.max.replace(tzinfo=to_utc(start).tzinfo)
+        history = client.describe_sessions(
+            State="History", Filters=[{"key": "Target", "value": instance_id}], MaxResults=20
+        )
+        ends = [to_utc(s["EndDate"]) for s in history.get("Sessions", []) if "EndDate" in s]
+        starts = [to_utc(s["StartDate"]) for s in history.get("Sessions", []) if "StartDate" in s]
+        newest = ends or starts
+        return max(newest) if newest else None

@@ -1,0 +1,184 @@
+"""Deployment settings: one validated model read from the environment on first use.
+
+A missing or malformed variable fails with ``CONFIGURATION_ERROR`` naming the variable.
+Tests call ``get_settings.cache_clear()`` (or ``wiring.reset()``) after changing os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bastion_orchestrator.errors import ConfigurationError
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_LAMBDA_ARN = (
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$"
+)
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"^{_LABEL}(\.{_LABEL})*\.?$"
+# Schedule names are at most 64 characters: "<project>-<env>-" + "i-<17 hex>" + "-termination".
+SCHEDULE_NAME_BUDGET = 64 - len("i-0123456789abcdef0") - len("-termination")
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _subnets(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+CsvSet = Annotated[frozenset[str], BeforeValidator(_csv)]
+SubnetList = Annotated[
+    tuple[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")], ...],
+    BeforeValidator(_subnets),
+]
+
+
+class Settings(BaseModel):
+    """The contract's environment variables. Field aliases are the variable names."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False)
+
+    project_name: str = Field(alias="PROJECT_NAME", pattern=_NAME, max_length=64)
+    environment: str = Field(alias="ENVIRONMENT", pattern=_NAME, max_length=64)
+    iam_instance_profile: str = Field(alias="IAM_INSTANCE_PROFILE", pattern=r"^[\w+=,.@-]{1,128}$")
+    auto_terminate_lambda_arn: str = Field(alias="AUTO_TERMINATE_LAMBDA_ARN", pattern=_LAMBDA_ARN)
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", pattern=_ROLE_ARN)
+    warning_lambda_arn: str | None = Field(None, alias="WARNING_LAMBDA_ARN", pattern=_LAMBDA_ARN)
+    schedule_group: str = Field(
+        "default", alias="SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]{1,64}$"
+    )
+    ami_id: str | None = Field(None, alias="AMI_ID", pattern=r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+    ami_parameter: str = Field(
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+        alias="AMI_SSM_PARAMETER",
+    )
+    instance_type: str = Field(
+        "t4g.nano", alias="INSTANCE_TYPE", pattern=r"^[a-z0-9-]+\.[a-z0-9]+$"
+    )
+    subnet_id: str | None = Field(
+        None, alias="SUBNET_ID", pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
+    )
+    subnet_ids: SubnetList = Field((), alias="SUBNET_IDS")
+    bastion_security_group_id: str | None = Field(
+        None, alias="BASTION_SECURITY_GROUP_ID", pattern=r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
+    )
+    rds_endpoint: str | None = Field(None, alias="RDS_ENDPOINT", pattern=_HOST, max_length=253)
+    rds_port: int = Field(5432, alias="RDS_PORT", ge=1, le=65535)
+    bastion_lifetime_hours: float = Field(3, alias="BASTION_LIFETIME_HOURS", gt=0, le=168)
+    extend_hours: float = Field(2, alias="EXTEND_HOURS", gt=0, le=168)
+    max_lifetime_hours: float = Field(12, alias="MAX_LIFETIME_HOURS", gt=0, le=720)
+    warning_minutes: int = Field(30, alias="WARNING_MINUTES", ge=1, le=1440)
+    max_bastions_per_user: int = Field(1, alias="MAX_BASTIONS_PER_USER", ge=1, le=20)
+    admin_user_ids: CsvSet = Field(frozenset(), alias="ADMIN_USER_IDS")
+    allowed_user_ids: CsvSet = Field(frozenset(), alias="ALLOWED_USER_IDS")
+    idle_minutes: int | None = Field(None, alias="IDLE_MINUTES", ge=5, le=1440)
+    idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
+    slack_secret_arn: str | None = Field(None, alias="SLACK_SECRET_ARN")
+    slack_channel: str | None = Field(None, alias="SLACK_CHANNEL")
+    slack_api_url: str = Field(
+        "https://slack.com/api/", alias="SLACK_API_URL", pattern=r"^https?://"
+    )
+    slack_notifier_lambda_arn: str | None = Field(
+        None, alias="SLACK_NOTIFIER_LAMBDA_ARN", pattern=_LAMBDA_ARN
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if len(self.schedule_prefix) > SCHEDULE_NAME_BUDGET:
+            raise ValueError(
+                f"PROJECT_NAME and ENVIRONMENT together must stay within "
+                f"{SCHEDULE_NAME_BUDGET - 2} characters (schedule names are capped at 64)"
+            )
+        if self.bastion_lifetime_hours > self.max_lifetime_hours:
+            raise ValueError("BASTION_LIFETIME_HOURS must not exceed MAX_LIFETIME_HOURS")
+        if self.warning_minutes >= self.bastion_lifetime_hours * 60:
+            raise ValueError("WARNING_MINUTES must be shorter than BASTION_LIFETIME_HOURS")
+        return self
+
+    @property
+    def schedule_prefix(self) -> str:
+        return f"{self.project_name}-{self.environment}-"
+
+    @property
+    def warning_target_arn(self) -> str:
+        return self.warning_lambda_arn or self.auto_terminate_lambda_arn
+
+    @property
+    def subnets(self) -> tuple[str, ...]:
+        """Subnets to try in order: SUBNET_IDS, else SUBNET_ID."""
+        if self.subnet_ids:
+            return self.subnet_ids
+        return (self.subnet_id,) if self.subnet_id else ()
+
+    def is_admin(self, user_id: str | None) -> bool:
+        return user_id is not None and user_id in self.admin_user_ids
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    """(variable, message) pairs. Cross-field rules name their variables in the message."""
+    out: list[tuple[str, str]] = []
+    for item in error.errors():
+        loc = item.get("loc") or ()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if loc:
+            out.append((str(loc[0]), message))
+        else:
+            out.extend((name, message) for name in _VAR_NAME.findall(message)[:1])
+    return out
+
+
+_VAR_NAME = re.compile(r"\b[A-Z][A-Z_]{3,}\b")
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(dict(environ))
+    except ValidationError as e:
+        problems = _problems(e)
+        described = "; ".join(
+            f"{name}: {message}" if not message.startswith(name) else message
+            for name, message in problems
+        )
+        raise ConfigurationError(
+            f"Invalid deployment configuration: {described}. Set the named environment "
+            "variable(s) on the function (README, Configuration).",
+            variables=sorted({name for name, _ in problems}),
+        ) from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings(os.environ)

@@ -1,0 +1,1 @@
+"""Lifecycle rules. Knows nothing of boto3 or Slack."""

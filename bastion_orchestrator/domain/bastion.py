@@ -1,0 +1,159 @@
+"""A bastion as its EC2 tags describe it, and the rules of its lifetime.
+
+EC2 tags are the state. Tags can be written by anyone with ``ec2:CreateTags``, so the rules
+never trust them to grant more: the expiry is clamped to the launch time (which EC2 sets and
+nobody can change) plus ``MAX_LIFETIME_HOURS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from bastion_orchestrator.clock import iso, parse_iso
+from bastion_orchestrator.errors import Forbidden, LimitExceeded
+
+MANAGED_BY: Final = "bastion-orchestrator"
+ACTIVE_STATES: Final = ("pending", "running", "stopping", "stopped")
+GONE_STATES: Final = ("shutting-down", "terminated")
+
+
+class Tag:
+    MANAGED_BY: Final = "ManagedBy"
+    NAME: Final = "Name"
+    PROJECT: Final = "Project"
+    ENVIRONMENT: Final = "Environment"
+    USER_ID: Final = "RequestedByUserId"
+    USERNAME: Final = "RequestedBy"
+    DISPLAY_NAME: Final = "RequestedByName"
+    CREATED_AT: Final = "CreatedAt"
+    EXPIRES_AT: Final = "ExpiresAt"
+    RDS_ENDPOINT: Final = "RdsEndpoint"
+    RDS_PORT: Final = "RdsPort"
+    REASON: Final = "Reason"
+    WARNED_FOR: Final = "WarnedFor"
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """The deployment's lifetime rules."""
+
+    initial: timedelta
+    extension: timedelta
+    maximum: timedelta
+    warning: timedelta
+
+    @classmethod
+    def of_hours(
+        cls, initial: float, extension: float, maximum: float, warning_minutes: int
+    ) -> Lifetime:
+        return cls(
+            timedelta(hours=initial),
+            timedelta(hours=extension),
+            timedelta(hours=maximum),
+            timedelta(minutes=warning_minutes),
+        )
+
+
+@dataclass(frozen=True)
+class Bastion:
+    instance_id: str
+    state: str
+    private_ip: str | None
+    launch_time: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.tags.get(Tag.USER_ID)
+
+    @property
+    def username(self) -> str | None:
+        return self.tags.get(Tag.USERNAME)
+
+    @property
+    def display_name(self) -> str | None:
+        return self.tags.get(Tag.DISPLAY_NAME)
+
+    @property
+    def rds_endpoint(self) -> str | None:
+        return self.tags.get(Tag.RDS_ENDPOINT)
+
+    @property
+    def rds_port(self) -> int | None:
+        value = self.tags.get(Tag.RDS_PORT, "")
+        return int(value) if value.isdigit() and 0 < int(value) < 65536 else None
+
+    @property
+    def created_at(self) -> datetime:
+        """The earlier of the tag and the launch time: a later tag cannot buy lifetime."""
+        tagged = parse_iso(self.tags.get(Tag.CREATED_AT))
+        return min(tagged, self.launch_time) if tagged else self.launch_time
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def warned_for(self) -> str | None:
+        return self.tags.get(Tag.WARNED_FOR)
+
+    def cap(self, rules: Lifetime) -> datetime:
+        return self.created_at + rules.maximum
+
+    def expires_at(self, rules: Lifetime) -> datetime:
+        """``ExpiresAt`` clamped to the cap; a missing or garbled tag means the initial lifetime."""
+        tagged = parse_iso(self.tags.get(Tag.EXPIRES_AT))
+        expiry = tagged if tagged else self.created_at + rules.initial
+        return min(expiry, self.cap(rules))
+
+    def is_expired(self, rules: Lifetime, now: datetime) -> bool:
+        return self.expires_at(rules) <= now
+
+    def seconds_remaining(self, rules: Lifetime, now: datetime) -> int:
+        return max(0, int((self.expires_at(rules) - now).total_seconds()))
+
+
+def initial_expiry(now: datetime, rules: Lifetime) -> datetime:
+    return now.replace(microsecond=0) + rules.initial
+
+
+def extended_expiry(bastion: Bastion, rules: Lifetime, now: datetime) -> datetime:
+    """Push the expiry out by the extension, never past the cap.
+
+    Raises ``LimitExceeded`` when the bastion already sits at its cap.
+    """
+    current = bastion.expires_at(rules)
+    cap = bastion.cap(rules).replace(microsecond=0)
+    if current >= cap:
+        raise LimitExceeded(
+            f"Bastion {bastion.instance_id} already runs until its maximum lifetime "
+            f"({iso(cap)}, {_hours(rules.maximum)} after creation) and cannot be extended "
+            "further. Create a new bastion when this one expires.",
+            instance_id=bastion.instance_id,
+            expires_at=iso(current),
+        )
+    return min(max(current, now).replace(microsecond=0) + rules.extension, cap)
+
+
+def ensure_may_act(bastion: Bastion, caller: str | None, admins: frozenset[str]) -> None:
+    """Owner-or-admin: a caller who names themselves must own the bastion or be an admin."""
+    if caller is None or caller == bastion.user_id or caller in admins:
+        return
+    raise Forbidden(
+        f"User {caller} did not request bastion {bastion.instance_id} and is not an admin. "
+        "Ask its requester, or an admin listed in ADMIN_USER_IDS.",
+        instance_id=bastion.instance_id,
+    )
+
+
+def warning_due(bastion: Bastion, rules: Lifetime, now: datetime, tolerance: timedelta) -> bool:
+    """True when a warning should go out now: running, not expired, within the lead time."""
+    remaining = bastion.expires_at(rules) - now
+    return bastion.state == "running" and timedelta(0) < remaining <= rules.warning + tolerance
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:g} h"

@@ -1,0 +1,89 @@
+"""What the use cases need from the outside world. Adapters in ``aws/`` and ``slack/``
+implement these; unit tests hand in in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from bastion_orchestrator.domain.bastion import Bastion
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    image_id: str
+    instance_type: str
+    subnet_id: str
+    security_group_id: str
+    instance_profile: str
+    tags: Mapping[str, str]
+    client_token: str
+
+
+class Instances(Protocol):
+    def get(self, instance_id: str) -> Bastion | None:
+        """Our bastion with this id (any state), or None when absent or not ours."""
+
+    def active(self, user_id: str | None = None) -> Iterator[Bastion]:
+        """Our bastions that are not terminated, page by page (of one requester if given)."""
+
+    def launch(self, spec: LaunchSpec) -> Bastion: ...
+
+    def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        """Terminate; answer each instance's state *before* the call."""
+
+    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None: ...
+
+    def latest_image(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ScheduleRef:
+    name: str
+    instance_id: str
+    created: datetime | None
+
+
+class Schedules(Protocol):
+    def put(self, instance_id: str, expires_at: datetime, warn_at: datetime, *, new: bool) -> None:
+        """Create (``new``) or move the warning and termination schedules of a bastion."""
+
+    def remove(self, instance_id: str) -> None:
+        """Delete both schedules; absent ones are fine."""
+
+    def ours(self) -> Iterator[ScheduleRef]: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+NoticeKind = Literal["created", "warning", "extended", "terminated", "failed"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to tell the requester (and, for some kinds, the channel)."""
+
+    kind: NoticeKind
+    user_id: str | None
+    instance_id: str
+    expires_at: datetime | None
+    environment: str
+    cause: str | None = None
+    lived_seconds: int | None = None
+    connection: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
+
+
+class Notifier(Protocol):
+    def send(self, notice: Notice) -> None:
+        """Deliver; raises ``NotificationFailed`` when Slack cannot be reached."""
+
+
+class SessionActivity(Protocol):
+    def last_activity(self, instance_id: str) -> datetime | None:
+        """When the newest SSM session on the instance was active (None: never)."""
+
+    def agent_status(self, instance_id: str) -> str:
+        """SSM agent ping status: Online, ConnectionLost, Inactive, NotRegistered, Unknown."""

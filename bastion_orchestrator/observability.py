@@ -1,0 +1,40 @@
+"""Logger and Metrics, created once. Service name and namespace come from POWERTOOLS_* vars."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "bastion-orchestrator")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "BastionOrchestrator")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def audit(event: str, *, actor: str, action: str, instance_id: str | None, **fields: Any) -> None:
+    """One structured line per lifecycle change: who did what to which bastion."""
+    logger.info(
+        event, extra={"actor": actor, "action": action, "instance_id": instance_id, **fields}
+    )
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """Add a count metric; dimensions (e.g. ``cause``) go into their own EMF blob."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=dim)

@@ -1,0 +1,17 @@
+"""Orchestrator Lambda: direct payloads (create, status, extend, destroy, list)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bastion_orchestrator.app.entry import run_action
+from bastion_orchestrator.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run_action(event, request_id=context.aws_request_id)

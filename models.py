@@ -1,0 +1,116 @@
+"""The pydantic models of the public contract: orchestrator actions and scheduler events.
+
+Every payload is parsed once, strictly: unknown actions, unknown fields, wrong types and
+malformed values are refused before anything is launched or changed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+INSTANCE_ID: Final = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
+SUBNET_ID: Final = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
+SECURITY_GROUP_ID: Final = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
+VPC_ID: Final = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"
+USER_ID: Final = r"^[A-Za-z0-9_.@-]{1,64}$"
+USERNAME: Final = r"^[A-Za-z0-9._-]{1,80}$"
+DNS_NAME: Final = (
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+# What each field must look like, in words: used to tell the caller how to fix a payload.
+FIELD_HINTS: Final[dict[str, str]] = {
+    "action": "one of create, status, extend, destroy, list",
+    "instance_id": "'i-' followed by 8 or 17 lowercase hex digits, e.g. i-0123456789abcdef0",
+    "subnet_id": "'subnet-' followed by 8 or 17 lowercase hex digits",
+    "rds_security_group_id": "'sg-' followed by 8 or 17 lowercase hex digits",
+    "vpc_id": "'vpc-' followed by 8 or 17 lowercase hex digits",
+    "user_id": "1-64 letters, digits or _.@- (a Slack user id such as U12345)",
+    "username": "1-80 letters, digits or ._- (e.g. john.doe)",
+    "display_name": "at most 128 printable characters",
+    "reason": "at most 256 printable characters",
+    "rds_endpoint": "a DNS name of at most 253 characters",
+    "rds_port": "an integer from 1 to 65535",
+}
+
+InstanceId = Annotated[str, Field(pattern=INSTANCE_ID)]
+UserId = Annotated[str, Field(pattern=USER_ID)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _printable(value: str | None) -> str | None:
+    if value is not None and not value.isprintable():
+        raise ValueError("must contain printable characters only (no control characters)")
+    return value
+
+
+class Create(_Strict):
+    action: Literal["create"]
+    user_id: UserId
+    username: Annotated[str, Field(pattern=USERNAME)]
+    display_name: Annotated[str, Field(max_length=128)] | None = None
+    vpc_id: Annotated[str, Field(pattern=VPC_ID)] | None = None
+    subnet_id: Annotated[str, Field(pattern=SUBNET_ID)] | None = None
+    rds_security_group_id: Annotated[str, Field(pattern=SECURITY_GROUP_ID)] | None = None
+    rds_endpoint: Annotated[str, Field(max_length=253, pattern=DNS_NAME)] | None = None
+    rds_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    reason: Annotated[str, Field(max_length=256)] | None = None
+
+    _printable_text = field_validator("display_name", "reason")(_printable)
+
+
+class _Targeted(_Strict):
+    """status / extend / destroy: an instance, a user's bastion, or both (caller check)."""
+
+    instance_id: InstanceId | None = None
+    user_id: UserId | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> _Targeted:
+        if self.instance_id is None and self.user_id is None:
+            raise ValueError("give instance_id, or user_id to act on that user's bastion")
+        return self
+
+
+class Status(_Targeted):
+    action: Literal["status"]
+
+
+class Extend(_Targeted):
+    action: Literal["extend"]
+
+
+class Destroy(_Targeted):
+    action: Literal["destroy"]
+
+
+class ListBastions(_Strict):
+    action: Literal["list"]
+    user_id: UserId | None = None
+
+
+Action = Annotated[Create | Status | Extend | Destroy | ListBastions, Field(discriminator="action")]
+ACTION_ADAPTER: Final[TypeAdapter[Action]] = TypeAdapter(Action)
+
+
+class Warn(_Strict):
+    action: Literal["warn"]
+    instance_id: InstanceId
+
+
+class Terminate(_Strict):
+    action: Literal["terminate"]
+    instance_id: InstanceId
+
+
+class Sweep(_Strict):
+    action: Literal["sweep"]
+
+
+ScheduledEvent = Annotated[Warn | Terminate | Sweep, Field(discriminator="action")]
+EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent)

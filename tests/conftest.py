@@ -1,0 +1,76 @@
+"""Shared fixtures: dummy credentials first, moto before any client, an injected clock."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Dummy credentials and a region before boto3 is used anywhere: nothing may reach AWS.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105
+    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_METRICS_NAMESPACE="BastionOrchestratorTests",
+    POWERTOOLS_DEV="false",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+EVENTS = Path(__file__).parent / "events"
+ACCOUNT = "123456789012"
+TERMINATOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:docustack-dev-auto-terminate"
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/docustack-dev-scheduler"
+
+
+def event(name: str, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    data.update(overrides)
+    return data
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "docustack-dev-orchestrator"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orchestrator"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@dataclass
+class FakeClock:
+    """Starts a minute behind the wall clock (moto stamps LaunchTime with real time)."""
+
+    current: datetime = field(
+        default_factory=lambda: datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    )
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.clock import system_clock
+
+    fake = FakeClock()
+    wiring.set_clock(fake)
+    yield fake
+    wiring.set_clock(system_clock)

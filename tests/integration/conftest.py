@@ -1,0 +1,99 @@
+"""A deployment's worth of AWS in moto: VPC, two private subnets, security groups, an
+instance profile, a schedule group, and the contract's environment pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import SCHEDULER_ROLE, TERMINATOR_ARN, FakeClock
+
+
+@dataclass
+class Deployment:
+    vpc_id: str
+    subnet_ids: list[str]
+    bastion_sg: str
+    rds_sg: str
+    profile: str
+    group: str
+    env: dict[str, str]
+    ec2: Any
+    scheduler: Any
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservations[0]["Instances"][0]  # type: ignore[no-any-return]
+
+    def tags(self, instance_id: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.instance(instance_id).get("Tags", [])}
+
+    def state(self, instance_id: str) -> str:
+        return self.instance(instance_id)["State"]["Name"]  # type: ignore[no-any-return]
+
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        names = [
+            s["Name"]
+            for page in self.scheduler.get_paginator("list_schedules").paginate(
+                GroupName=self.group
+            )
+            for s in page["Schedules"]
+        ]
+        return {n: self.scheduler.get_schedule(Name=n, GroupName=self.group) for n in names}
+
+    def running(self) -> list[str]:
+        pages = self.ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        )
+        return [
+            i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]
+        ]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deployment]:
+    from bastion_orchestrator.app import wiring
+
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=az)[
+                "Subnet"
+            ]["SubnetId"]
+            for n, az in ((1, "us-east-1a"), (2, "us-east-1b"))
+        ]
+        bastion_sg = ec2.create_security_group(
+            GroupName="bastion", Description="bastion", VpcId=vpc
+        )["GroupId"]
+        rds_sg = ec2.create_security_group(GroupName="rds", Description="rds", VpcId=vpc)[
+            "GroupId"
+        ]
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_instance_profile(InstanceProfileName="docustack-dev-bastion")
+        scheduler = boto3.client("scheduler", region_name="us-east-1")
+        scheduler.create_schedule_group(Name="docustack-dev-bastions")
+        env = {
+            "PROJECT_NAME": "docustack",
+            "ENVIRONMENT": "dev",
+            "IAM_INSTANCE_PROFILE": "docustack-dev-bastion",
+            "AUTO_TERMINATE_LAMBDA_ARN": TERMINATOR_ARN,
+            "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE,
+            "SCHEDULE_GROUP": "docustack-dev-bastions",
+            "SUBNET_ID": subnets[0],
+            "SUBNET_IDS": ",".join(subnets),
+            "BASTION_SECURITY_GROUP_ID": bastion_sg,
+            "RDS_ENDPOINT": "docustack-dev.cluster-abc123.us-east-1.rds.amazonaws.com",
+            "ADMIN_USER_IDS": "UADMIN",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        wiring.reset()
+        yield Deployment(vpc, subnets, bastion_sg, rds_sg, "docustack-dev-bastion",
+                         "docustack-dev-bastions", env, ec2, scheduler)
+        wiring.reset()
