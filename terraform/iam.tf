@@ -1,0 +1,551 @@
+###############################################################################
+# Shared pieces
+###############################################################################
+
+locals {
+  ec2_arn_prefix = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+
+  bastion_subnet_arns = [for s in var.subnet_ids : "${local.ec2_arn_prefix}:subnet/${s}"]
+
+  schedule_arns = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${local.schedule_group_name}/*"
+
+  al2023_parameter_arn = "arn:${local.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*"
+
+  # Tags that say "this bastion belongs to this deployment": every destructive action needs them.
+  scope_tags = {
+    ManagedBy   = local.managed_by
+    Project     = var.project_name
+    Environment = var.environment
+  }
+
+  # Tags the orchestrator and auto-terminator may never rewrite on an existing bastion.
+  scope_tag_keys = keys(local.scope_tags)
+
+  # Tags that carry a bastion's ownership and life; only our roles may write them.
+  protected_tag_keys = ["ExpiresAt", "RequestedByUserId", "CreatedAt", "ManagedBy", "Project", "Environment"]
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+# What both functions need: their own logs, traces, the dead-letter queue, the module key,
+# the Slack secret and the idempotency table.
+data "aws_iam_policy_document" "lambda_common" {
+  statement {
+    sid       = "XRayPutOnly"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions for these actions.
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.lambda_dlq.arn]
+  }
+
+  statement {
+    sid       = "ModuleKeyForQueueTableAndEnvironment"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "DescribeInstancesHasNoResourceScope"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SessionActivityReadOnly"
+    actions   = ["ssm:DescribeInstanceInformation", "ssm:DescribeSessions"]
+    resources = ["*"] # List/describe actions without resource-level permissions.
+  }
+
+  statement {
+    sid       = "ListSchedulesHasNoResourceScope"
+    actions   = ["scheduler:ListSchedules"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "TerminateOnlyThisDeploymentsBastions"
+    actions   = ["ec2:TerminateInstances"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "ec2:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid       = "RetagOnlyThisDeploymentsBastionsNeverTheirScope"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "ec2:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = local.scope_tag_keys
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.slack_secret_arn == null ? [] : [var.slack_secret_arn]
+    content {
+      sid       = "ReadOnlyTheSlackSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.slack_secret_kms_key_arn == null ? [] : [var.slack_secret_kms_key_arn]
+    content {
+      sid       = "DecryptTheSlackSecret"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.${local.dns_suffix}"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.create_idempotency_table ? [1] : []
+    content {
+      sid = "IdempotencyTableItemsOnly"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+      ]
+      resources = [aws_dynamodb_table.idempotency[0].arn]
+    }
+  }
+}
+
+###############################################################################
+# Orchestrator
+###############################################################################
+
+data "aws_iam_policy_document" "orchestrator" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
+
+  statement {
+    sid       = "OwnLogGroupOnly"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.orchestrator.arn}:*"]
+  }
+
+  # RunInstances is authorised per resource it touches; one statement per resource type.
+  statement {
+    sid       = "RunInstancesTaggedTypedImdsv2WithTheBastionProfile"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:InstanceType"
+      values   = [var.instance_type]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:MetadataHttpTokens"
+      values   = ["required"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:InstanceProfile"
+      values   = [aws_iam_instance_profile.bastion.arn]
+    }
+  }
+
+  statement {
+    sid       = "RunInstancesEncryptedTaggedVolumes"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.ec2_arn_prefix}:volume/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/ManagedBy"
+      values   = [local.managed_by]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "ec2:Encrypted"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid     = "RunInstancesOnlyInTheModulesSubnetsAndSecurityGroup"
+    actions = ["ec2:RunInstances"]
+    resources = concat(local.bastion_subnet_arns, [
+      "${local.ec2_arn_prefix}:security-group/${aws_security_group.bastion.id}",
+    ])
+  }
+
+  statement {
+    sid       = "RunInstancesNetworkInterfaceInThoseSubnets"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.ec2_arn_prefix}:network-interface/*"]
+  }
+
+  statement {
+    sid     = "RunInstancesImage"
+    actions = ["ec2:RunInstances"]
+    resources = var.ami_id == null ? ["arn:${local.partition}:ec2:${local.region}::image/*"] : [
+      "arn:${local.partition}:ec2:${local.region}::image/${var.ami_id}",
+    ]
+
+    dynamic "condition" {
+      # Without a pinned AMI: only Amazon-owned images (the AL2023 public parameter's).
+      for_each = var.ami_id == null ? [1] : []
+      content {
+        test     = "StringEquals"
+        variable = "ec2:Owner"
+        values   = ["amazon"]
+      }
+    }
+  }
+
+  statement {
+    sid     = "TagOnlyAtLaunch"
+    actions = ["ec2:CreateTags"]
+    resources = [
+      "${local.ec2_arn_prefix}:instance/*",
+      "${local.ec2_arn_prefix}:volume/*",
+    ]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["RunInstances"]
+    }
+  }
+
+  statement {
+    sid       = "LatestAmazonLinux2023Parameter"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = [local.al2023_parameter_arn]
+  }
+
+  statement {
+    sid       = "PassOnlyTheBastionRoleToEc2"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.bastion.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ec2.${local.dns_suffix}"]
+    }
+  }
+
+  statement {
+    sid       = "PassOnlyTheSchedulerRoleToScheduler"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.scheduler.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["scheduler.${local.dns_suffix}"]
+    }
+  }
+
+  statement {
+    sid = "SchedulesInTheModulesGroupOnly"
+    actions = [
+      "scheduler:CreateSchedule",
+      "scheduler:UpdateSchedule",
+      "scheduler:DeleteSchedule",
+      "scheduler:GetSchedule",
+    ]
+    resources = [local.schedule_arns]
+  }
+
+  statement {
+    sid       = "AsynchronousSelfInvocationForSlowSlackWork"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.orchestrator_arn]
+  }
+}
+
+resource "aws_iam_role" "orchestrator" {
+  name                 = "${local.name}-bastion-orchestrator"
+  description          = "Lambda ${local.orchestrator_function_name}: launches, retags, schedules and terminates this deployment's bastions"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy" "orchestrator" {
+  name   = "bastion-orchestrator"
+  role   = aws_iam_role.orchestrator.id
+  policy = data.aws_iam_policy_document.orchestrator.json
+}
+
+###############################################################################
+# Auto-terminator
+###############################################################################
+
+data "aws_iam_policy_document" "auto_terminate" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
+
+  statement {
+    sid       = "OwnLogGroupOnly"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.auto_terminate.arn}:*"]
+  }
+
+  statement {
+    sid       = "UntagOnlyThisDeploymentsBastionsNeverTheirScope"
+    actions   = ["ec2:DeleteTags"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "ec2:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = local.scope_tag_keys
+    }
+  }
+
+  statement {
+    sid       = "CleanUpSchedulesInTheModulesGroupOnly"
+    actions   = ["scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+    resources = [local.schedule_arns]
+  }
+}
+
+resource "aws_iam_role" "auto_terminate" {
+  name                 = "${local.name}-bastion-auto-terminate"
+  description          = "Lambda ${local.auto_terminate_function_name}: warns about and terminates this deployment's expired bastions"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy" "auto_terminate" {
+  name   = "bastion-auto-terminate"
+  role   = aws_iam_role.auto_terminate.id
+  policy = data.aws_iam_policy_document.auto_terminate.json
+}
+
+###############################################################################
+# EventBridge Scheduler's role: may only invoke the auto-terminator
+###############################################################################
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.${local.dns_suffix}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid = "InvokeOnlyTheAutoTerminator"
+    # WARNING_LAMBDA_ARN is the auto-terminator as well.
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.auto_terminate_arn, "${local.auto_terminate_arn}:*"]
+  }
+
+  statement {
+    sid       = "SweepDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.sweep_dlq.arn]
+  }
+
+  statement {
+    sid       = "ModuleKeyForTheDeadLetterQueueAndSchedulePayload"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name                 = "${local.name}-bastion-scheduler"
+  description          = "EventBridge Scheduler: invokes ${local.auto_terminate_function_name} for warnings, terminations and the sweep"
+  assume_role_policy   = data.aws_iam_policy_document.scheduler_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-auto-terminate"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+###############################################################################
+# The bastion instance: Session Manager only
+###############################################################################
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.${local.dns_suffix}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "bastion" {
+  name                 = "${local.name}-bastion-instance"
+  description          = "Bastion instances of ${local.name}: SSM Session Manager only"
+  assume_role_policy   = data.aws_iam_policy_document.ec2_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "bastion_ssm_core" {
+  role       = aws_iam_role.bastion.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+# The SSM agent on the bastion itself streams shell sessions to the log group and decrypts
+# the session key: needed only when a session document of this module is in use.
+data "aws_iam_policy_document" "bastion_session_logging" {
+  statement {
+    sid       = "StreamSessionsToTheSessionLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.session_log_group}:*"]
+  }
+
+  statement {
+    sid       = "AgentChecksTheLogGroupIsEncrypted"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+  }
+
+  statement {
+    sid       = "SessionDataKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "bastion_session_logging" {
+  count = local.session_logging ? 1 : 0
+
+  name   = "session-logging"
+  role   = aws_iam_role.bastion.id
+  policy = data.aws_iam_policy_document.bastion_session_logging.json
+}
+
+resource "aws_iam_instance_profile" "bastion" {
+  name = "${local.name}-bastion"
+  role = aws_iam_role.bastion.name
+  tags = local.tags
+}
+
+###############################################################################
+# For platform teams: keep everyone else's hands off the bastions' ownership tags
+###############################################################################
+
+data "aws_iam_policy_document" "tag_protection" {
+  statement {
+    sid       = "OnlyTheOrchestratorRolesRewriteBastionOwnershipTags"
+    effect    = "Deny"
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+    resources = ["arn:${local.partition}:ec2:*:*:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/ManagedBy"
+      values   = [local.managed_by]
+    }
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.protected_tag_keys
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.orchestrator.arn, aws_iam_role.auto_terminate.arn]
+    }
+  }
+
+  statement {
+    sid       = "OnlyTheOrchestratorLaunchesBastions"
+    effect    = "Deny"
+    actions   = ["ec2:RunInstances", "ec2:CreateTags"]
+    resources = ["arn:${local.partition}:ec2:*:*:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/ManagedBy"
+      values   = [local.managed_by]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.orchestrator.arn, aws_iam_role.auto_terminate.arn]
+    }
+  }
+}

@@ -1,0 +1,341 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  name       = "${var.project_name}-${var.environment}"
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  dns_suffix = data.aws_partition.current.dns_suffix
+
+  # The value of the ManagedBy tag the code puts on every bastion; the IAM conditions key on it.
+  managed_by = "bastion-orchestrator"
+
+  orchestrator_function_name   = "${local.name}-orchestrator"
+  auto_terminate_function_name = "${local.name}-auto-terminate"
+
+  # Computed rather than read from the resources: the auto-terminator's own environment
+  # carries its ARN, and the orchestrator's policy lets it invoke itself (no cycles).
+  lambda_arn_prefix        = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function"
+  orchestrator_arn         = "${local.lambda_arn_prefix}:${local.orchestrator_function_name}"
+  auto_terminate_arn       = "${local.lambda_arn_prefix}:${local.auto_terminate_function_name}"
+  schedule_group_name      = local.name
+  sweep_schedule_name      = "${local.name}-sweep"
+  session_document_name    = "${local.name}-bastion-session"
+  orchestrator_log_group   = "/aws/lambda/${local.orchestrator_function_name}"
+  auto_terminate_log_group = "/aws/lambda/${local.auto_terminate_function_name}"
+  session_log_group        = "/aws/ssm/${local.name}-bastion-sessions"
+
+  tags = merge(var.tags, {
+    Project     = var.project_name
+    Environment = var.environment
+    Component   = "bastion-orchestrator"
+  })
+
+  # The contract's configuration, identical for both functions (they share one settings
+  # model). Optional values are left out rather than set to "" so the code's defaults apply.
+  contract_environment = merge(
+    {
+      PROJECT_NAME                 = var.project_name
+      ENVIRONMENT                  = var.environment
+      IAM_INSTANCE_PROFILE         = aws_iam_instance_profile.bastion.name
+      AUTO_TERMINATE_LAMBDA_ARN    = local.auto_terminate_arn
+      SCHEDULER_ROLE_ARN           = aws_iam_role.scheduler.arn
+      WARNING_LAMBDA_ARN           = local.auto_terminate_arn
+      SCHEDULE_GROUP               = aws_scheduler_schedule_group.this.name
+      INSTANCE_TYPE                = var.instance_type
+      SUBNET_ID                    = var.subnet_ids[0]
+      SUBNET_IDS                   = join(",", var.subnet_ids)
+      BASTION_SECURITY_GROUP_ID    = aws_security_group.bastion.id
+      RDS_PORT                     = tostring(var.rds_port)
+      BASTION_LIFETIME_HOURS       = tostring(var.bastion_lifetime_hours)
+      EXTEND_HOURS                 = tostring(var.extend_hours)
+      MAX_LIFETIME_HOURS           = tostring(var.max_lifetime_hours)
+      WARNING_MINUTES              = tostring(var.warning_minutes)
+      MAX_BASTIONS_PER_USER        = tostring(var.max_bastions_per_user)
+      POWERTOOLS_METRICS_NAMESPACE = var.powertools_metrics_namespace
+    },
+    var.ami_id == null ? {} : { AMI_ID = var.ami_id },
+    var.rds_endpoint == null ? {} : { RDS_ENDPOINT = var.rds_endpoint },
+    length(var.admin_user_ids) == 0 ? {} : { ADMIN_USER_IDS = join(",", var.admin_user_ids) },
+    length(var.allowed_user_ids) == 0 ? {} : { ALLOWED_USER_IDS = join(",", var.allowed_user_ids) },
+    var.idle_minutes == null ? {} : { IDLE_MINUTES = tostring(var.idle_minutes) },
+    var.create_idempotency_table ? { IDEMPOTENCY_TABLE = aws_dynamodb_table.idempotency[0].name } : {},
+    var.slack_secret_arn == null ? {} : { SLACK_SECRET_ARN = var.slack_secret_arn },
+    var.slack_channel == null ? {} : { SLACK_CHANNEL = var.slack_channel },
+  )
+}
+
+###############################################################################
+# Encryption: one customer managed key for logs, queues, the table and schedules
+###############################################################################
+
+data "aws_iam_policy_document" "kms" {
+  # Key policies always name the key itself as "*".
+  #checkov:skip=CKV_AWS_109:Key policy: "*" is the key itself; administration stays with the account's IAM policies (root statement).
+  #checkov:skip=CKV_AWS_111:Key policy: "*" is the key itself; write access is governed by the account's IAM policies.
+  #checkov:skip=CKV_AWS_356:Key policy: the resource of a key policy statement is always "*" (this key).
+  statement {
+    sid       = "AccountAdministersTheKeyThroughIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid = "CloudWatchLogsEncryptsTheModulesLogGroups"
+    actions = [
+      "kms:Encrypt*",
+      "kms:Decrypt*",
+      "kms:ReEncrypt*",
+      "kms:GenerateDataKey*",
+      "kms:Describe*",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.${local.dns_suffix}"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values = [
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.orchestrator_log_group}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.auto_terminate_log_group}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.session_log_group}",
+      ]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${local.name} bastion orchestrator: logs, queues, idempotency table, sessions"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_key_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms.json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${local.name}-bastion-orchestrator"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+###############################################################################
+# Log groups (created before the functions so Lambda never creates one without retention)
+###############################################################################
+
+resource "aws_cloudwatch_log_group" "orchestrator" {
+  name              = local.orchestrator_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "auto_terminate" {
+  name              = local.auto_terminate_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+###############################################################################
+# Dead-letter queue for failed asynchronous invocations of both functions
+###############################################################################
+
+resource "aws_sqs_queue" "lambda_dlq" {
+  name                              = "${local.name}-lambda-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_data_key_reuse_period_seconds = 3600
+  tags                              = local.tags
+}
+
+###############################################################################
+# Idempotency table
+###############################################################################
+
+resource "aws_dynamodb_table" "idempotency" {
+  count = var.create_idempotency_table ? 1 : 0
+
+  name                        = "${local.name}-idempotency"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = var.idempotency_table_deletion_protection
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expiration"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  tags = local.tags
+}
+
+###############################################################################
+# Functions
+###############################################################################
+
+resource "aws_lambda_function" "orchestrator" {
+  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it answers Slack and calls AWS APIs only; bastions are reached through SSM, never from the function.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
+  function_name                  = local.orchestrator_function_name
+  description                    = "${local.name}: creates, extends, lists and destroys SSM-only bastions"
+  role                           = aws_iam_role.orchestrator.arn
+  handler                        = "handler.lambda_handler"
+  runtime                        = var.lambda_runtime
+  architectures                  = ["arm64"]
+  filename                       = var.package_path
+  source_code_hash               = filebase64sha256(var.package_path)
+  memory_size                    = var.orchestrator_memory_size
+  timeout                        = var.orchestrator_timeout
+  reserved_concurrent_executions = var.orchestrator_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  environment {
+    variables = merge(local.contract_environment, {
+      POWERTOOLS_SERVICE_NAME = "bastion-orchestrator"
+    })
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.lambda_dlq.arn
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.orchestrator.name
+  }
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.name) <= 30
+      error_message = "project_name-environment must be at most 30 characters so schedule names fit 64."
+    }
+    precondition {
+      condition     = var.max_lifetime_hours >= var.bastion_lifetime_hours
+      error_message = "max_lifetime_hours must be at least bastion_lifetime_hours."
+    }
+    precondition {
+      condition     = var.warning_minutes < var.bastion_lifetime_hours * 60
+      error_message = "warning_minutes must be shorter than bastion_lifetime_hours."
+    }
+    precondition {
+      condition     = var.create_vpc_endpoints || length(var.https_egress_cidr_blocks) + length(var.https_egress_prefix_list_ids) > 0
+      error_message = "Without create_vpc_endpoints the bastions need https_egress_cidr_blocks or https_egress_prefix_list_ids to reach SSM."
+    }
+  }
+
+  depends_on = [
+    aws_cloudwatch_log_group.orchestrator,
+    aws_iam_role_policy.orchestrator,
+  ]
+}
+
+resource "aws_lambda_function" "auto_terminate" {
+  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it calls AWS APIs and Slack only.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
+  function_name                  = local.auto_terminate_function_name
+  description                    = "${local.name}: warns about and terminates expired bastions (schedules and sweep)"
+  role                           = aws_iam_role.auto_terminate.arn
+  handler                        = "auto_terminate.lambda_handler"
+  runtime                        = var.lambda_runtime
+  architectures                  = ["arm64"]
+  filename                       = var.package_path
+  source_code_hash               = filebase64sha256(var.package_path)
+  memory_size                    = var.auto_terminate_memory_size
+  timeout                        = var.auto_terminate_timeout
+  reserved_concurrent_executions = var.auto_terminate_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  environment {
+    variables = merge(local.contract_environment, {
+      POWERTOOLS_SERVICE_NAME = "bastion-auto-terminate"
+    })
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.lambda_dlq.arn
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.auto_terminate.name
+  }
+
+  tags = local.tags
+
+  depends_on = [
+    aws_cloudwatch_log_group.auto_terminate,
+    aws_iam_role_policy.auto_terminate,
+  ]
+}
+
+# Retries of asynchronous invocations (scheduler events, the orchestrator's self-invocation);
+# what still fails lands in the dead-letter queue above.
+resource "aws_lambda_function_event_invoke_config" "orchestrator" {
+  function_name                = aws_lambda_function.orchestrator.function_name
+  maximum_retry_attempts       = var.async_max_retry_attempts
+  maximum_event_age_in_seconds = 3600
+}
+
+resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
+  function_name                = aws_lambda_function.auto_terminate.function_name
+  maximum_retry_attempts       = var.async_max_retry_attempts
+  maximum_event_age_in_seconds = 3600
+}
+
+###############################################################################
+# Slack door
+###############################################################################
+
+# Slack cannot sign requests with SigV4, so the URL is public (authorization NONE); the Slack
+# v0 signature check on the raw body, made in the code before anything else, is the gate.
+resource "aws_lambda_function_url" "slack" {
+  count = var.create_function_url ? 1 : 0
+
+  function_name      = aws_lambda_function.orchestrator.function_name
+  authorization_type = "NONE" #checkov:skip=CKV_AWS_258:Slack cannot sign with SigV4; the Slack v0 HMAC signature is verified in code before anything else.
+  invoke_mode        = "BUFFERED"
+}
+
+resource "aws_lambda_permission" "slack_function_url" {
+  #checkov:skip=CKV_AWS_301:Public by design: the Function URL is Slack's entry point, gated by the Slack v0 request signature in code; the permission is limited to InvokeFunctionUrl with auth type NONE.
+  count = var.create_function_url ? 1 : 0
+
+  statement_id           = "AllowSlackThroughFunctionUrl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.orchestrator.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}

@@ -1,0 +1,546 @@
+###############################################################################
+# Naming and placement
+###############################################################################
+
+variable "project_name" {
+  type        = string
+  description = "Project name: prefixes every resource name, scopes the bastions (Project tag) and the IAM conditions. Lowercase letters, digits and hyphens. `<project_name>-<environment>` is at most 30 characters so that schedule names (`<project>-<env>-<instance_id>-termination`) fit EventBridge Scheduler's 64."
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]*$", var.project_name)) && length(var.project_name) <= 28
+    error_message = "project_name must match ^[a-z0-9][a-z0-9-]*$ and be at most 28 characters (project_name-environment at most 30)."
+  }
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name (dev, staging, prod, ...): second part of every resource name and the Environment tag scope of the bastions."
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]*$", var.environment)) && length(var.environment) <= 28
+    error_message = "environment must match ^[a-z0-9][a-z0-9-]*$ and be at most 28 characters (project_name-environment at most 30)."
+  }
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC the bastions (and the optional SSM interface endpoints) live in."
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8}([0-9a-f]{9})?$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "subnet_ids" {
+  type        = list(string)
+  description = "Private subnets for bastions, tried in order when one has no capacity (SUBNET_IDS; the first is SUBNET_ID). The orchestrator may launch only into these subnets."
+  nullable    = false
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8}([0-9a-f]{9})?$", s))])
+    error_message = "subnet_ids must hold at least one id like subnet-0123456789abcdef0."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource the module creates (not to the bastions, whose tags are the contract's)."
+  default     = {}
+  nullable    = false
+}
+
+###############################################################################
+# Lambda
+###############################################################################
+
+variable "package_path" {
+  type        = string
+  description = "Path to the deployment zip built by `make package` (dist/bastion-orchestrator.zip). Both functions use it."
+  nullable    = false
+
+  validation {
+    condition     = endswith(var.package_path, ".zip")
+    error_message = "package_path must point at a .zip file."
+  }
+}
+
+variable "lambda_runtime" {
+  type        = string
+  description = "Python runtime of both functions (arm64). python3.12 or newer."
+  default     = "python3.12"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^python3\\.(1[2-9]|[2-9][0-9])$", var.lambda_runtime))
+    error_message = "lambda_runtime must be python3.12 or newer."
+  }
+}
+
+variable "orchestrator_memory_size" {
+  type        = number
+  description = "Memory (MB) of the orchestrator function."
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = var.orchestrator_memory_size >= 128 && var.orchestrator_memory_size <= 10240
+    error_message = "orchestrator_memory_size must be between 128 and 10240."
+  }
+}
+
+variable "orchestrator_timeout" {
+  type        = number
+  description = "Timeout (seconds) of the orchestrator function. Slack's 3-second answer is made early; the slow work runs in an asynchronous self-invocation bounded by this timeout."
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.orchestrator_timeout >= 10 && var.orchestrator_timeout <= 900
+    error_message = "orchestrator_timeout must be between 10 and 900."
+  }
+}
+
+variable "orchestrator_reserved_concurrency" {
+  type        = number
+  description = "Reserved concurrency of the orchestrator: caps what the public Slack Function URL can cost and protects the account's other functions. null leaves it unreserved (needed in accounts whose concurrency quota is still the initial 10)."
+  default     = 10
+  nullable    = true
+
+  validation {
+    condition     = var.orchestrator_reserved_concurrency == null || try(var.orchestrator_reserved_concurrency >= 2, false)
+    error_message = "orchestrator_reserved_concurrency must be null or at least 2 (a Slack request and its asynchronous self-invocation run at once)."
+  }
+}
+
+variable "auto_terminate_memory_size" {
+  type        = number
+  description = "Memory (MB) of the auto-terminator function."
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = var.auto_terminate_memory_size >= 128 && var.auto_terminate_memory_size <= 10240
+    error_message = "auto_terminate_memory_size must be between 128 and 10240."
+  }
+}
+
+variable "auto_terminate_timeout" {
+  type        = number
+  description = "Timeout (seconds) of the auto-terminator function (the sweep walks every bastion of the deployment)."
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.auto_terminate_timeout >= 10 && var.auto_terminate_timeout <= 900
+    error_message = "auto_terminate_timeout must be between 10 and 900."
+  }
+}
+
+variable "auto_terminate_reserved_concurrency" {
+  type        = number
+  description = "Reserved concurrency of the auto-terminator. Keeps terminations running when the account is saturated. null leaves it unreserved."
+  default     = 5
+  nullable    = true
+
+  validation {
+    condition     = var.auto_terminate_reserved_concurrency == null || try(var.auto_terminate_reserved_concurrency >= 1, false)
+    error_message = "auto_terminate_reserved_concurrency must be null or at least 1."
+  }
+}
+
+variable "async_max_retry_attempts" {
+  type        = number
+  description = "Lambda retries of a failed asynchronous invocation (scheduler events, self-invocations) before it goes to the dead-letter queue."
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.async_max_retry_attempts >= 0 && var.async_max_retry_attempts <= 2
+    error_message = "async_max_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the functions' and the sessions' CloudWatch log groups."
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' allowed values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "kms_key_deletion_window_days" {
+  type        = number
+  description = "Waiting period before the module's KMS key is deleted after destroy."
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.kms_key_deletion_window_days >= 7 && var.kms_key_deletion_window_days <= 30
+    error_message = "kms_key_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "powertools_metrics_namespace" {
+  type        = string
+  description = "CloudWatch metrics namespace of both functions (POWERTOOLS_METRICS_NAMESPACE)."
+  default     = "BastionOrchestrator"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.powertools_metrics_namespace))
+    error_message = "powertools_metrics_namespace must be 1-255 of letters, digits and ._/#:-."
+  }
+}
+
+###############################################################################
+# Bastion rules (the contract's configuration)
+###############################################################################
+
+variable "instance_type" {
+  type        = string
+  description = "Bastion instance type (INSTANCE_TYPE). Graviton burstable only: the AMI is arm64. The IAM policy allows RunInstances of exactly this type."
+  default     = "t4g.nano"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^t4g\\.(nano|micro|small|medium|large|xlarge|2xlarge)$", var.instance_type))
+    error_message = "instance_type must be a t4g.* type (arm64)."
+  }
+}
+
+variable "ami_id" {
+  type        = string
+  description = "Bastion image (AMI_ID). null: the latest Amazon Linux 2023 arm64 from the public SSM parameter, resolved at launch."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8}([0-9a-f]{9})?$", var.ami_id))
+    error_message = "ami_id must be null or look like ami-0123456789abcdef0."
+  }
+}
+
+variable "bastion_lifetime_hours" {
+  type        = number
+  description = "Hours a new bastion lives (BASTION_LIFETIME_HOURS)."
+  default     = 3
+  nullable    = false
+
+  validation {
+    condition     = var.bastion_lifetime_hours >= 1 && var.bastion_lifetime_hours <= 24 && floor(var.bastion_lifetime_hours) == var.bastion_lifetime_hours
+    error_message = "bastion_lifetime_hours must be a whole number between 1 and 24."
+  }
+}
+
+variable "extend_hours" {
+  type        = number
+  description = "Hours one extend adds (EXTEND_HOURS)."
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.extend_hours >= 1 && var.extend_hours <= 12 && floor(var.extend_hours) == var.extend_hours
+    error_message = "extend_hours must be a whole number between 1 and 12."
+  }
+}
+
+variable "max_lifetime_hours" {
+  type        = number
+  description = "Hard cap on a bastion's life after creation, extends included (MAX_LIFETIME_HOURS). At least bastion_lifetime_hours."
+  default     = 12
+  nullable    = false
+
+  validation {
+    condition     = var.max_lifetime_hours >= 1 && var.max_lifetime_hours <= 72 && floor(var.max_lifetime_hours) == var.max_lifetime_hours
+    error_message = "max_lifetime_hours must be a whole number between 1 and 72 (and at least bastion_lifetime_hours)."
+  }
+}
+
+variable "warning_minutes" {
+  type        = number
+  description = "Minutes before expiry the requester is warned with an Extend offer (WARNING_MINUTES)."
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.warning_minutes >= 5 && var.warning_minutes <= 120 && floor(var.warning_minutes) == var.warning_minutes
+    error_message = "warning_minutes must be a whole number between 5 and 120."
+  }
+}
+
+variable "max_bastions_per_user" {
+  type        = number
+  description = "Active bastions one user may have in this deployment (MAX_BASTIONS_PER_USER)."
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.max_bastions_per_user >= 1 && var.max_bastions_per_user <= 10 && floor(var.max_bastions_per_user) == var.max_bastions_per_user
+    error_message = "max_bastions_per_user must be a whole number between 1 and 10."
+  }
+}
+
+variable "idle_minutes" {
+  type        = number
+  description = "When set, the sweep terminates bastions that have had no SSM session for this long (IDLE_MINUTES). null: off."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.idle_minutes == null || try(var.idle_minutes >= 15 && var.idle_minutes <= 1440 && floor(var.idle_minutes) == var.idle_minutes, false)
+    error_message = "idle_minutes must be null or a whole number between 15 and 1440."
+  }
+}
+
+variable "admin_user_ids" {
+  type        = list(string)
+  description = "Slack user ids allowed to act on any bastion (ADMIN_USER_IDS)."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for u in var.admin_user_ids : can(regex("^[A-Za-z0-9_.@-]{1,64}$", u))])
+    error_message = "admin_user_ids must hold user ids of 1-64 letters, digits and _.@-."
+  }
+}
+
+variable "allowed_user_ids" {
+  type        = list(string)
+  description = "Slack user ids allowed to create bastions from Slack (ALLOWED_USER_IDS). Empty: everyone in the workspace."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for u in var.allowed_user_ids : can(regex("^[A-Za-z0-9_.@-]{1,64}$", u))])
+    error_message = "allowed_user_ids must hold user ids of 1-64 letters, digits and _.@-."
+  }
+}
+
+###############################################################################
+# Database the bastions forward to
+###############################################################################
+
+variable "rds_security_group_id" {
+  type        = string
+  description = "Security group of the database. The module adds an ingress rule on it from the bastion security group on rds_port, and the matching egress. null: no database rules."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.rds_security_group_id == null || can(regex("^sg-[0-9a-f]{8}([0-9a-f]{9})?$", var.rds_security_group_id))
+    error_message = "rds_security_group_id must be null or look like sg-0123456789abcdef0."
+  }
+}
+
+variable "rds_endpoint" {
+  type        = string
+  description = "Database host name offered in the port-forward instructions (RDS_ENDPOINT). null: none."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.rds_endpoint == null || can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", var.rds_endpoint)) && length(coalesce(var.rds_endpoint, "x")) <= 253
+    error_message = "rds_endpoint must be null or a DNS name of at most 253 characters."
+  }
+}
+
+variable "rds_port" {
+  type        = number
+  description = "Database port (RDS_PORT): the bastion's only egress besides HTTPS to SSM."
+  default     = 5432
+  nullable    = false
+
+  validation {
+    condition     = var.rds_port >= 1 && var.rds_port <= 65535 && floor(var.rds_port) == var.rds_port
+    error_message = "rds_port must be between 1 and 65535."
+  }
+}
+
+###############################################################################
+# Network
+###############################################################################
+
+variable "create_vpc_endpoints" {
+  type        = bool
+  description = "Create interface endpoints for ssm, ssmmessages and ec2messages (with their own security group) so bastions reach SSM without a NAT. Turn off when the VPC already has them; then allow HTTPS egress with https_egress_cidr_blocks / https_egress_prefix_list_ids."
+  default     = true
+  nullable    = false
+}
+
+variable "vpc_endpoint_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the interface endpoints (one per Availability Zone). null: subnet_ids."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.vpc_endpoint_subnet_ids == null || alltrue([for s in(var.vpc_endpoint_subnet_ids == null ? [] : var.vpc_endpoint_subnet_ids) : can(regex("^subnet-[0-9a-f]{8}([0-9a-f]{9})?$", s))])
+    error_message = "vpc_endpoint_subnet_ids must be null or ids like subnet-0123456789abcdef0."
+  }
+}
+
+variable "https_egress_cidr_blocks" {
+  type        = list(string)
+  description = "When create_vpc_endpoints is false: IPv4 CIDRs the bastions may reach on 443 (existing SSM endpoints' subnets, or a NAT route)."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.https_egress_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "https_egress_cidr_blocks must hold IPv4 CIDR blocks."
+  }
+}
+
+variable "https_egress_prefix_list_ids" {
+  type        = list(string)
+  description = "When create_vpc_endpoints is false: managed prefix lists the bastions may reach on 443."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.https_egress_prefix_list_ids : can(regex("^pl-[0-9a-f]{8}([0-9a-f]{9})?$", p))])
+    error_message = "https_egress_prefix_list_ids must hold ids like pl-0123456789abcdef0."
+  }
+}
+
+###############################################################################
+# Optional parts
+###############################################################################
+
+variable "create_idempotency_table" {
+  type        = bool
+  description = "Create the DynamoDB table for Powertools idempotency and per-user slots (IDEMPOTENCY_TABLE). false: the code runs without it."
+  default     = true
+  nullable    = false
+}
+
+variable "idempotency_table_deletion_protection" {
+  type        = bool
+  description = "Deletion protection of the idempotency table. Its items expire within hours, so the default lets `terraform destroy` remove it."
+  default     = false
+  nullable    = false
+}
+
+variable "create_function_url" {
+  type        = bool
+  description = "Create the public Lambda Function URL that Slack posts slash commands and button clicks to (output slack_request_url). The Slack v0 signature check in the code is its gate."
+  default     = true
+  nullable    = false
+}
+
+variable "slack_secret_arn" {
+  type        = string
+  description = "Secrets Manager secret with the Slack JSON (`bot_token`, `signing_secret`, `webhook_url`) (SLACK_SECRET_ARN). Both functions may read only this secret. null: no Slack."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.slack_secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.slack_secret_arn))
+    error_message = "slack_secret_arn must be null or a Secrets Manager secret ARN."
+  }
+}
+
+variable "slack_secret_kms_key_arn" {
+  type        = string
+  description = "Customer managed KMS key that encrypts the Slack secret, if any: both functions get kms:Decrypt on it through Secrets Manager. null: the secret uses aws/secretsmanager."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.slack_secret_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.slack_secret_kms_key_arn))
+    error_message = "slack_secret_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "slack_channel" {
+  type        = string
+  description = "Slack channel for lifecycle notices, posted with the secret's bot_token (SLACK_CHANNEL). null: none."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.slack_channel == null || can(regex("^[#A-Za-z0-9_.-]{1,80}$", var.slack_channel))
+    error_message = "slack_channel must be null or a channel id or name (1-80 of letters, digits, #_.-)."
+  }
+}
+
+variable "sweep_schedule_expression" {
+  type        = string
+  description = "How often the safety-net sweep runs (EventBridge Scheduler rate or cron expression)."
+  default     = "rate(15 minutes)"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^(rate\\(\\d+ (minute|minutes|hour|hours)\\)|cron\\(.+\\))$", var.sweep_schedule_expression))
+    error_message = "sweep_schedule_expression must be rate(N minutes|hours) or cron(...)."
+  }
+}
+
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "SNS topic notified by the alarms (dead-letter queue depth, function errors). null: alarms without actions."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:.+$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be null or an SNS topic ARN."
+  }
+}
+
+variable "create_alarms" {
+  type        = bool
+  description = "Create the CloudWatch alarms on dead-letter queue depth and function errors."
+  default     = true
+  nullable    = false
+}
+
+###############################################################################
+# Session Manager
+###############################################################################
+
+variable "create_session_document" {
+  type        = bool
+  description = "Create the project's Session Manager preferences document `<project>-<env>-bastion-session` (shell sessions logged to an encrypted log group). Users select it with `--document-name`."
+  default     = true
+  nullable    = false
+}
+
+variable "manage_session_preferences" {
+  type        = bool
+  description = "Also manage `SSM-SessionManagerRunShell`, the account+region-wide default Session Manager preferences, with the same settings. Off by default: that document is shared by every instance and team in the account and region (and must be imported if it already exists)."
+  default     = false
+  nullable    = false
+}
+
+variable "idle_session_timeout_minutes" {
+  type        = number
+  description = "Session Manager idleSessionTimeout of the session documents."
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.idle_session_timeout_minutes >= 1 && var.idle_session_timeout_minutes <= 60 && floor(var.idle_session_timeout_minutes) == var.idle_session_timeout_minutes
+    error_message = "idle_session_timeout_minutes must be a whole number between 1 and 60."
+  }
+}
+
+variable "max_session_duration_minutes" {
+  type        = number
+  description = "Session Manager maxSessionDuration of the session documents."
+  default     = 120
+  nullable    = false
+
+  validation {
+    condition     = var.max_session_duration_minutes >= 1 && var.max_session_duration_minutes <= 1440 && floor(var.max_session_duration_minutes) == var.max_session_duration_minutes
+    error_message = "max_session_duration_minutes must be a whole number between 1 and 1440."
+  }
+}
