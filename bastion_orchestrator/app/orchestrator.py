@@ -64,7 +64,9 @@ class Orchestrator:
     # ----------------------------------------------------------------- create
     def create(self, req: Create, *, request_id: str) -> dict[str, Any]:
         s = self.settings
-        subnets = (req.subnet_id,) if req.subnet_id else s.subnets
+        # A requested subnet is tried first; the deployment's own subnets (the only ones its
+        # IAM policy allows anyway) are the fallback when EC2 refuses it or has no capacity.
+        subnets = tuple(dict.fromkeys([*([req.subnet_id] if req.subnet_id else []), *s.subnets]))
         if not subnets:
             raise ConfigurationError(
                 "No subnet to launch into: set SUBNET_ID or SUBNET_IDS on the function, "
@@ -88,7 +90,7 @@ class Orchestrator:
         image = s.ami_id or self.instances.latest_image()
         expires = initial_expiry(now, self.rules)
         tags = self._tags(req, now, expires)
-        bastion = self._launch(req, image, subnets, tags, request_id)
+        bastion, notes = self._launch(req, image, subnets, tags, request_id)
         bastion = replace(bastion, tags=tags)
         try:
             self.schedules.put(
@@ -108,7 +110,10 @@ class Orchestrator:
             vpc_id=req.vpc_id,
             rds_security_group_id=req.rds_security_group_id,
         )
-        return {**self._view(bastion, now), "existing": False}
+        response = {**self._view(bastion, now), "existing": False, "subnet_id": bastion.subnet_id}
+        if notes:
+            response["notes"] = notes
+        return response
 
     def _tags(self, req: Create, now: datetime, expires: datetime) -> dict[str, str]:
         s = self.settings
@@ -139,9 +144,10 @@ class Orchestrator:
         subnets: tuple[str, ...],
         tags: dict[str, str],
         request_id: str,
-    ) -> Bastion:
+    ) -> tuple[Bastion, list[str]]:
         s = self.settings
         tried: list[str] = []
+        notes: list[str] = []
         for subnet in subnets:
             tried.append(subnet)
             spec = LaunchSpec(
@@ -164,7 +170,15 @@ class Orchestrator:
                 )
                 count("CapacityFallbacks")
             except LaunchRejected as e:
-                if req.subnet_id and e.aws_code.startswith("InvalidSubnet"):
+                if subnet == req.subnet_id and _subnet_refusal(e) and len(subnets) > 1:
+                    notes.append(
+                        f"subnet_id {subnet} was refused by EC2 ({e.aws_code}); launched in "
+                        "this deployment's configured subnet instead."
+                    )
+                    logger.warning("requested subnet refused, using the deployment's",
+                                   extra={"subnet": subnet, "error": e.aws_code})
+                    continue
+                if subnet == req.subnet_id and _subnet_refusal(e):
                     raise InvalidRequest(
                         f"subnet_id {req.subnet_id} was refused by EC2 ({e.message}). Pass a "
                         "private subnet of this deployment's VPC, or omit subnet_id.",
@@ -184,7 +198,7 @@ class Orchestrator:
                     "launched",
                     extra={"instance_id": bastion.instance_id, "subnet": subnet, "image": image},
                 )
-                return bastion
+                return bastion, notes
         raise CapacityUnavailable(
             f"No {s.instance_type} capacity in subnet(s) {', '.join(tried)}. Nothing was "
             "launched; retry in a few minutes, or add subnets in other availability zones to "
@@ -330,3 +344,7 @@ class Orchestrator:
             default_rds_port=self.settings.rds_port,
             detailed=detailed,
         )
+
+
+def _subnet_refusal(error: LaunchRejected) -> bool:
+    return error.aws_code.startswith("InvalidSubnet") or error.aws_code == "UnauthorizedOperation"

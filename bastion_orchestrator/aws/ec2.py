@@ -37,6 +37,7 @@ _REJECTED: Final = {
     "InvalidParameterCombination",
     "InvalidAMIID.NotFound",
     "InvalidAMIID.Malformed",
+    "UnauthorizedOperation",
 }
 ROOT_DEVICE: Final = "/dev/xvda"
 ROOT_GIB: Final = 8
@@ -182,6 +183,7 @@ def _bastion(instance: InstanceTypeDef) -> Bastion:
         instance_id=instance["InstanceId"],
         state=instance.get("State", {}).get("Name", "unknown"),
         private_ip=instance.get("PrivateIpAddress"),
+        subnet_id=instance.get("SubnetId"),
         launch_time=launch_time,
         tags={
             t["Key"]: t["Value"] for t in instance.get("Tags", []) if "Key" in t and "Value" in t

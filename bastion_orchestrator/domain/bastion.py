@@ -63,6 +63,7 @@ class Bastion:
     private_ip: str | None
     launch_time: datetime
     tags: dict[str, str] = field(default_factory=dict)
+    subnet_id: str | None = None
 
     @property
     def user_id(self) -> str | None:
