@@ -175,8 +175,10 @@ class Orchestrator:
                         f"subnet_id {subnet} was refused by EC2 ({e.aws_code}); launched in "
                         "this deployment's configured subnet instead."
                     )
-                    logger.warning("requested subnet refused, using the deployment's",
-                                   extra={"subnet": subnet, "error": e.aws_code})
+                    logger.warning(
+                        "requested subnet refused, using the deployment's",
+                        extra={"subnet": subnet, "error": e.aws_code},
+                    )
                     continue
                 if subnet == req.subnet_id and _subnet_refusal(e):
                     raise InvalidRequest(

@@ -50,9 +50,7 @@ class Deployment:
         pages = self.ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
         )
-        return [
-            i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]
-        ]
+        return [i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]]
 
 
 @pytest.fixture
@@ -63,17 +61,15 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deploymen
         ec2 = boto3.client("ec2", region_name="us-east-1")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=az)[
-                "Subnet"
-            ]["SubnetId"]
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=az)["Subnet"][
+                "SubnetId"
+            ]
             for n, az in ((1, "us-east-1a"), (2, "us-east-1b"))
         ]
         bastion_sg = ec2.create_security_group(
             GroupName="bastion", Description="bastion", VpcId=vpc
         )["GroupId"]
-        rds_sg = ec2.create_security_group(GroupName="rds", Description="rds", VpcId=vpc)[
-            "GroupId"
-        ]
+        rds_sg = ec2.create_security_group(GroupName="rds", Description="rds", VpcId=vpc)["GroupId"]
         iam = boto3.client("iam", region_name="us-east-1")
         iam.create_instance_profile(InstanceProfileName="docustack-dev-bastion")
         scheduler = boto3.client("scheduler", region_name="us-east-1")
@@ -94,6 +90,43 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deploymen
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         wiring.reset()
-        yield Deployment(vpc, subnets, bastion_sg, rds_sg, "docustack-dev-bastion",
-                         "docustack-dev-bastions", env, ec2, scheduler)
+        yield Deployment(
+            vpc,
+            subnets,
+            bastion_sg,
+            rds_sg,
+            "docustack-dev-bastion",
+            "docustack-dev-bastions",
+            env,
+            ec2,
+            scheduler,
+        )
         wiring.reset()
+
+
+@pytest.fixture
+def slack(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Slack secret in Secrets Manager, pointing at a local Slack stand-in."""
+    import json
+
+    from bastion_orchestrator.app import wiring
+    from tests.support.slack_standin import SlackStandIn
+
+    standin = SlackStandIn().start()
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(
+        Name="docustack/dev/slack",
+        SecretString=json.dumps(
+            {
+                "bot_token": "xoxb-test-token",
+                "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
+                "webhook_url": standin.webhook_url,
+            }
+        ),
+    )["ARN"]
+    monkeypatch.setenv("SLACK_SECRET_ARN", arn)
+    monkeypatch.setenv("SLACK_CHANNEL", "C0PLATFORM")
+    monkeypatch.setenv("SLACK_API_URL", standin.api_url)
+    wiring.reset()
+    yield standin
+    standin.stop()

@@ -259,13 +259,20 @@ def test_foreign_instances_are_never_touched(aws, clock, lambda_context, action)
     plain = aws.ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)
     foreign = plain["Instances"][0]["InstanceId"]
     prod = aws.ec2.run_instances(
-        ImageId="ami-12345678", MinCount=1, MaxCount=1,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": "ManagedBy", "Value": "bastion-orchestrator"},
-            {"Key": "Project", "Value": "docustack"},
-            {"Key": "Environment", "Value": "prod"},
-            {"Key": "ExpiresAt", "Value": "2000-01-01T00:00:00+00:00"},
-        ]}],
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "ManagedBy", "Value": "bastion-orchestrator"},
+                    {"Key": "Project", "Value": "docustack"},
+                    {"Key": "Environment", "Value": "prod"},
+                    {"Key": "ExpiresAt", "Value": "2000-01-01T00:00:00+00:00"},
+                ],
+            }
+        ],
     )["Instances"][0]["InstanceId"]
     for iid in (foreign, prod):
         response = handler.lambda_handler({"action": action, "instance_id": iid}, lambda_context)
@@ -290,16 +297,27 @@ BAD_PAYLOADS = [
     ({"action": "create", "user_id": "U1", "username": "bad name"}, "username"),
     ({"action": "create", "user_id": "U1", "username": "a", "rds_port": "5432"}, "rds_port"),
     ({"action": "create", "user_id": "U1", "username": "a", "rds_port": 70000}, "rds_port"),
-    ({"action": "create", "user_id": "U1", "username": "a", "subnet_id": "subnet-xyz"}, "subnet_id"),
-    ({"action": "create", "user_id": "U1", "username": "a", "display_name": "x" * 129},
-     "display_name"),
-    ({"action": "create", "user_id": "U1", "username": "a", "display_name": "a\nb"},
-     "display_name"),
+    (
+        {"action": "create", "user_id": "U1", "username": "a", "subnet_id": "subnet-xyz"},
+        "subnet_id",
+    ),
+    (
+        {"action": "create", "user_id": "U1", "username": "a", "display_name": "x" * 129},
+        "display_name",
+    ),
+    (
+        {"action": "create", "user_id": "U1", "username": "a", "display_name": "a\nb"},
+        "display_name",
+    ),
     ({"action": "create", "user_id": "U1", "username": "a", "reason": "r" * 257}, "reason"),
-    ({"action": "create", "user_id": "U1", "username": "a", "rds_endpoint": "-bad-.example"},
-     "rds_endpoint"),
-    ({"action": "create", "user_id": "U1", "username": "a", "instance_type": "m7g.16xlarge"},
-     "instance_type"),
+    (
+        {"action": "create", "user_id": "U1", "username": "a", "rds_endpoint": "-bad-.example"},
+        "rds_endpoint",
+    ),
+    (
+        {"action": "create", "user_id": "U1", "username": "a", "instance_type": "m7g.16xlarge"},
+        "instance_type",
+    ),
     ({"action": "create", "user_id": "U" * 65, "username": "a"}, "user_id"),
     ({"action": "create", "user_id": 12345, "username": "a"}, "user_id"),
     ({"action": "status"}, "(payload)"),
@@ -358,8 +376,9 @@ def test_capacity_falls_back_to_the_next_subnet(aws, clock, lambda_context):
                 "RunInstances",
             )
 
-    clients.ec2().meta.events.register("provide-client-params.ec2.RunInstances",
-                                       no_capacity_in_first)
+    clients.ec2().meta.events.register(
+        "provide-client-params.ec2.RunInstances", no_capacity_in_first
+    )
     payload = {"action": "create", "user_id": "U1", "username": "a"}
     response = handler.lambda_handler(payload, lambda_context)
     assert response["success"] is True

@@ -93,19 +93,26 @@ class SlackStandIn:
                 if endpoint == "webhook":
                     self._answer(200, None)
                 else:
-                    self._answer(200, {"ok": True, "channel": body.get("channel"),
-                                       "ts": f"{len(standin.messages)}.000100"})
+                    self._answer(
+                        200,
+                        {
+                            "ok": True,
+                            "channel": body.get("channel"),
+                            "ts": f"{len(standin.messages)}.000100",
+                        },
+                    )
 
             def _answer(self, status: int, payload: dict[str, Any] | None) -> None:
                 data = b"ok" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type",
-                                 "text/plain" if payload is None else "application/json")
+                self.send_header(
+                    "Content-Type", "text/plain" if payload is None else "application/json"
+                )
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
