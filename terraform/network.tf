@@ -51,8 +51,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_https_prefix_list" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_to_rds" {
-  count = var.rds_security_group_id == null ? 0 : 1
-
   security_group_id            = aws_security_group.bastion.id
   description                  = "Database port to the RDS security group"
   ip_protocol                  = "tcp"
@@ -64,8 +62,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_to_rds" {
 
 # The database side of the same path, added to the caller's RDS security group.
 resource "aws_vpc_security_group_ingress_rule" "rds_from_bastion" {
-  count = var.rds_security_group_id == null ? 0 : 1
-
   security_group_id            = var.rds_security_group_id
   description                  = "${local.name} bastions (port forwarding through SSM)"
   ip_protocol                  = "tcp"

@@ -330,13 +330,12 @@ variable "allowed_user_ids" {
 
 variable "rds_security_group_id" {
   type        = string
-  description = "Security group of the database. The module adds an ingress rule on it from the bastion security group on rds_port, and the matching egress. null: no database rules."
-  default     = null
-  nullable    = true
+  description = "Security group of the database. The module adds an ingress rule on it from the bastion security group on rds_port, and the matching egress on the bastion security group."
+  nullable    = false
 
   validation {
-    condition     = var.rds_security_group_id == null || can(regex("^sg-[0-9a-f]{8}([0-9a-f]{9})?$", var.rds_security_group_id))
-    error_message = "rds_security_group_id must be null or look like sg-0123456789abcdef0."
+    condition     = can(regex("^sg-[0-9a-f]{8}([0-9a-f]{9})?$", var.rds_security_group_id))
+    error_message = "rds_security_group_id must look like sg-0123456789abcdef0."
   }
 }
 

@@ -1,0 +1,19 @@
+output "orchestrator_function_name" {
+  description = "Invoke it with `aws lambda invoke --function-name <this> --payload ...`."
+  value       = module.bastion_orchestrator.orchestrator_function_name
+}
+
+output "slack_request_url" {
+  description = "Paste into the Slack app's slash command and interactivity settings."
+  value       = module.bastion_orchestrator.slack_request_url
+}
+
+output "session_document_name" {
+  description = "Pass as --document-name to `aws ssm start-session` for a logged shell."
+  value       = module.bastion_orchestrator.session_document_name
+}
+
+output "schedule_group_name" {
+  description = "EventBridge Scheduler group holding the bastions' schedules."
+  value       = module.bastion_orchestrator.schedule_group_name
+}

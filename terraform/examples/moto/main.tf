@@ -1,0 +1,90 @@
+# The module against a local moto server: used by tests/terraform/test_module_apply.py.
+provider "aws" {
+  region     = "us-east-1"
+  access_key = "test"
+  secret_key = "test"
+
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+
+  endpoints {
+    cloudwatch     = var.endpoint
+    dynamodb       = var.endpoint
+    ec2            = var.endpoint
+    iam            = var.endpoint
+    kms            = var.endpoint
+    lambda         = var.endpoint
+    logs           = var.endpoint
+    scheduler      = var.endpoint
+    secretsmanager = var.endpoint
+    sqs            = var.endpoint
+    ssm            = var.endpoint
+    sts            = var.endpoint
+  }
+}
+
+resource "aws_vpc" "this" {
+  #checkov:skip=CKV2_AWS_11:Throw-away VPC on a local moto server; see examples/complete for flow logs.
+  #checkov:skip=CKV2_AWS_12:Throw-away VPC on a local moto server; see examples/complete for the locked default group.
+  cidr_block           = "10.42.0.0/16"
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+}
+
+resource "aws_subnet" "private" {
+  count = 2
+
+  vpc_id            = aws_vpc.this.id
+  cidr_block        = cidrsubnet(aws_vpc.this.cidr_block, 8, count.index)
+  availability_zone = ["us-east-1a", "us-east-1b"][count.index]
+}
+
+resource "aws_security_group" "rds" {
+  #checkov:skip=CKV2_AWS_5:Test stand-in for a database's security group.
+  name        = "moto-rds"
+  description = "Database stand-in"
+  vpc_id      = aws_vpc.this.id
+}
+
+resource "aws_secretsmanager_secret" "slack" {
+  #checkov:skip=CKV_AWS_149:Test secret on a local moto server; no customer managed key needed.
+  #checkov:skip=CKV2_AWS_57:Test secret on a local moto server; never rotated.
+  name = "moto/bastion-orchestrator/slack"
+}
+
+# A value, so the notifier finds the secret (no Slack settings in it: notices are logged only).
+resource "aws_secretsmanager_secret_version" "slack" {
+  secret_id     = aws_secretsmanager_secret.slack.id
+  secret_string = jsonencode({})
+}
+
+module "bastion_orchestrator" {
+  source = "../.."
+
+  project_name          = "docustack"
+  environment           = "dev"
+  vpc_id                = aws_vpc.this.id
+  subnet_ids            = aws_subnet.private[*].id
+  rds_security_group_id = aws_security_group.rds.id
+  rds_endpoint          = "docustack-dev-db.cluster-abcdefghijkl.us-east-1.rds.amazonaws.com"
+  package_path          = var.package_path
+  slack_secret_arn      = aws_secretsmanager_secret.slack.arn
+  admin_user_ids        = ["UADMIN"]
+}
+
+output "orchestrator_function_name" {
+  description = "Orchestrator function on the moto server."
+  value       = module.bastion_orchestrator.orchestrator_function_name
+}
+
+output "auto_terminate_function_name" {
+  description = "Auto-terminator function on the moto server."
+  value       = module.bastion_orchestrator.auto_terminate_function_name
+}
+
+output "schedule_group_name" {
+  description = "Schedule group on the moto server."
+  value       = module.bastion_orchestrator.schedule_group_name
+}
