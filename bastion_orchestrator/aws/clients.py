@@ -31,9 +31,18 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-@cache
+_clients: dict[str, Any] = {}
+
+
 def client(service: str) -> Any:
-    return _session().client(service, config=BOTO_CONFIG)  # type: ignore[call-overload]
+    if service not in _clients:
+        _clients[service] = _session().client(service, config=BOTO_CONFIG)  # type: ignore[call-overload]
+    return _clients[service]
+
+
+def created() -> list[Any]:
+    """The clients made so far (instrumentation: the bench counts their calls)."""
+    return list(_clients.values())
 
 
 def ec2() -> EC2Client:
@@ -54,5 +63,5 @@ def lambda_() -> LambdaClient:
 
 def reset() -> None:
     """Forget every client (tests start moto, or change region/endpoint, then call this)."""
-    client.cache_clear()
+    _clients.clear()
     _session.cache_clear()

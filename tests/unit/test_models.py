@@ -1,0 +1,70 @@
+"""Payload parsing: the seeds parse, and refusals say how to fix them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bastion_orchestrator.app.entry import run_action
+from models import ACTION_ADAPTER, EVENT_ADAPTER, Create
+
+pytestmark = pytest.mark.unit
+
+SEEDS = Path(__file__).parents[2].parent / "shared" / "fixtures"
+EVENTS = Path(__file__).parents[1] / "events"
+
+
+@pytest.mark.parametrize("name", ["create", "status", "extend", "destroy", "list"])
+def test_event_files_parse(name):
+    parsed = ACTION_ADAPTER.validate_python(json.loads((EVENTS / f"{name}.json").read_text()))
+    assert parsed.action == name
+
+
+def test_seed_fixtures_match_our_event_copies():
+    if not SEEDS.exists():
+        pytest.skip("../shared/fixtures is not beside this checkout")
+    for name in ["create", "status", "extend", "destroy"]:
+        assert json.loads((SEEDS / f"{name}.json").read_text()) == json.loads(
+            (EVENTS / f"{name}.json").read_text()
+        )
+
+
+@pytest.mark.parametrize("name", ["warn", "terminate", "sweep"])
+def test_scheduler_events_parse(name):
+    assert EVENT_ADAPTER.validate_python(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+@pytest.mark.parametrize("instance_id", ["i-01234567", "i-0123456789abcdef0"])
+def test_instance_ids_of_8_or_17_hex_digits(instance_id):
+    ACTION_ADAPTER.validate_python({"action": "status", "instance_id": instance_id})
+
+
+@pytest.mark.parametrize("instance_id", ["i-0123456789", "i-0123456", "i-0123456789ABCDEF0"])
+def test_other_lengths_and_uppercase_are_refused(instance_id):
+    with pytest.raises(ValidationError):
+        ACTION_ADAPTER.validate_python({"action": "status", "instance_id": instance_id})
+
+
+def test_boundaries_are_inclusive():
+    Create.model_validate(
+        {
+            "action": "create",
+            "user_id": "U" * 64,
+            "username": "u" * 80,
+            "display_name": "d" * 128,
+            "reason": "r" * 256,
+            "rds_endpoint": "a" * 63 + ".b",
+            "rds_port": 65535,
+        }
+    )
+
+
+def test_refusal_messages_name_field_and_remedy():
+    response = run_action({"action": "status", "instance_id": "i-xyz", "extra": 1}, "req")
+    assert response["error"] == "VALIDATION_ERROR"
+    fields = {e["field"]: e["problem"] for e in response["errors"]}
+    assert "8 or 17 lowercase hex digits" in fields["instance_id"]
+    assert "allowed: action, instance_id, user_id" in fields["extra"]

@@ -1,0 +1,104 @@
+"""The reaper's idempotency rules, with in-memory ports and an exact clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bastion_orchestrator.app.reaper import Reaper
+from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.bastion import Bastion, Lifetime
+from bastion_orchestrator.domain.ports import ScheduleRef
+from tests.unit.fakes import FakeInstances, FakeNotifier, FakeSchedules
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2025, 12, 18, 12, 0, tzinfo=UTC)
+RULES = Lifetime.of_hours(3, 2, 12, 30)
+
+
+def make(n: int, *, state: str = "running", expires: datetime | None = None) -> Bastion:
+    return Bastion(
+        f"i-{n:017x}",
+        state,
+        "10.0.0.1",
+        T0,
+        {
+            "RequestedByUserId": f"U{n}",
+            "CreatedAt": iso(T0),
+            "ExpiresAt": iso(expires or T0 + timedelta(hours=3)),
+        },
+    )
+
+
+@pytest.fixture
+def world():
+    now = [T0]
+    instances, schedules, notifier = FakeInstances(), FakeSchedules(), FakeNotifier()
+    reaper = Reaper("dev", RULES, instances, schedules, notifier, lambda: now[0])
+    return reaper, instances, schedules, notifier, now
+
+
+def test_terminate_notifies_once_even_when_delivered_twice(world):
+    reaper, instances, schedules, notifier, now = world
+    instances.add(make(1))
+    schedules.put(make(1).instance_id, T0, T0, new=True)
+    now[0] = T0 + timedelta(hours=3)
+    assert reaper.terminate(make(1).instance_id)["outcome"] == "terminated"
+    assert reaper.terminate(make(1).instance_id)["outcome"] == "already_gone"
+    assert [n.kind for n in notifier.sent] == ["terminated"]
+    assert notifier.sent[0].cause == "expiry" and notifier.sent[0].lived_seconds == 3 * 3600
+    assert schedules.refs == {}
+
+
+def test_a_slack_outage_never_stops_a_termination(world):
+    reaper, instances, _, notifier, now = world
+    notifier.broken = True
+    instances.add(make(1))
+    now[0] = T0 + timedelta(hours=4)
+    assert reaper.terminate(make(1).instance_id)["outcome"] == "terminated"
+    assert instances.by_id[make(1).instance_id].state == "shutting-down"
+
+
+def test_terminate_tolerates_a_scheduler_a_few_seconds_early(world):
+    reaper, instances, _, _, now = world
+    instances.add(make(1))
+    now[0] = T0 + timedelta(hours=3) - timedelta(seconds=30)
+    assert reaper.terminate(make(1).instance_id)["outcome"] == "terminated"
+
+
+def test_warning_claims_the_expiry_before_telling(world):
+    reaper, instances, _, notifier, now = world
+    instances.add(make(1))
+    now[0] = T0 + timedelta(hours=2, minutes=30)
+    notifier.broken = True
+    assert reaper.warn(make(1).instance_id)["outcome"] == "warned"
+    notifier.broken = False
+    # the retry Lambda makes after a failure does not spam the user later
+    assert reaper.warn(make(1).instance_id)["outcome"] == "already_warned"
+    assert notifier.sent == []
+
+
+def test_sweep_terminates_in_batches_and_keeps_live_schedules(world):
+    reaper, instances, schedules, notifier, now = world
+    for n in range(1, 1201):
+        expires = T0 + timedelta(hours=1 if n % 2 else 6)
+        instances.add(make(n, expires=expires))
+        schedules.put(make(n).instance_id, expires, expires, new=True)
+    now[0] = T0 + timedelta(hours=2)
+    result = reaper.sweep()
+    assert result["checked"] == 1200 and result["terminated"] == 600
+    assert [len(c) for c in instances.terminate_calls] == [500, 100]
+    assert result["schedules_deleted"] == 1200  # the 600 terminated bastions' two each
+    assert len(notifier.sent) == 600 and {n.cause for n in notifier.sent} == {"sweep"}
+    assert len(schedules.refs) == 1200
+
+
+def test_sweep_spares_a_young_schedule_whose_instance_ec2_does_not_show_yet(world):
+    reaper, _, schedules, _, now = world
+    now[0] = T0
+    schedules.refs["young"] = ScheduleRef("young", "i-0123456789abcdef0", T0 - timedelta(minutes=1))
+    schedules.refs["old"] = ScheduleRef("old", "i-0123456789abcdef1", T0 - timedelta(hours=1))
+    assert reaper.sweep()["schedules_deleted"] == 1
+    assert set(schedules.refs) == {"young"}
