@@ -28,7 +28,7 @@ def test_every_message_names_instance_and_expiry(kind):
 
 def test_warning_offers_extend_and_destroy_for_that_instance():
     _, blocks = render(Notice("warning", "U1", IID, EXPIRES, "dev"))
-    actions = [b for b in blocks if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [
         ("bastion_extend", IID),
         ("bastion_destroy", IID),
