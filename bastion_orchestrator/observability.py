@@ -28,6 +28,10 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
     from aws_lambda_powertools.metrics import single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():  # single_metric does not honour POWERTOOLS_METRICS_DISABLED
+        return
 
     with single_metric(
         name=name,

@@ -1,0 +1,276 @@
+"""`make demo`: the whole bastion lifecycle against a local moto server, no AWS needed.
+
+Starts moto on a free loopback port and a Slack stand-in that prints each message, provisions
+what a deployment has (VPC, private subnet, security groups, instance profile, schedule group,
+Slack secret), then drives the real handlers over real HTTP: create (the seed payload),
+status, extend, the warning event, the termination event, and a sweep. The injected clock
+moves forward instead of waiting hours. Exits 0 when every step did what it should.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Loopback only, dummy credentials: nothing here can reach AWS.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="demo",
+    AWS_SECRET_ACCESS_KEY="demo",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_LOG_LEVEL=os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
+    POWERTOOLS_METRICS_DISABLED="true",
+)
+
+BOLD, DIM, GREEN, RED, CYAN, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m")
+    if sys.stdout.isatty()
+    else ("",) * 6
+)
+
+
+class DemoClock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def travel_to(self, moment: datetime, why: str) -> None:
+        self.now = moment
+        print(f"\n{DIM}⏩ clock → {moment.isoformat()}  ({why}){RESET}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def step(title: str) -> None:
+    print(f"\n{BOLD}{CYAN}▶ {title}{RESET}")
+
+
+def show(response: dict[str, Any]) -> None:
+    print(textwrap.indent(json.dumps(response, indent=2), "  "))
+
+
+def check(condition: bool, what: str) -> None:
+    print(f"  {GREEN}✓ {what}{RESET}" if condition else f"  {RED}✗ {what}{RESET}")
+    if not condition:
+        raise SystemExit(f"demo failed: {what}")
+
+
+def print_slack(posted: Any) -> None:
+    where = {"chat.postMessage": f"Slack → {posted.channel}", "webhook": "Slack webhook"}.get(
+        posted.endpoint, f"Slack {posted.endpoint}"
+    )
+    print(f"  {BOLD}💬 {where}{RESET}: {posted.text}")
+    for block in posted.body.get("blocks", []):
+        if block.get("type") == "actions":
+            labels = [e["text"]["text"] for e in block["elements"]]
+            print(f"     [buttons: {' | '.join(labels)}]")
+
+
+def main() -> int:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
+    started = time.monotonic()
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.slack_standin import SlackStandIn
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    slack = SlackStandIn(on_message=print_slack).start()
+    try:
+        run(slack)
+    finally:
+        slack.stop()
+        server.stop()
+    print(
+        f"\n{GREEN}{BOLD}Demo finished in {time.monotonic() - started:.1f}s: "
+        f"the full lifecycle ran against moto at 127.0.0.1:{port}.{RESET}"
+    )
+    return 0
+
+
+def provision(slack: Any) -> dict[str, str]:
+    import boto3
+
+    step("Provisioning a deployment in the emulator (what the Terraform module creates)")
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")[
+        "Subnet"
+    ]["SubnetId"]
+    bastion_sg = ec2.create_security_group(
+        GroupName="docustack-dev-bastion", Description="bastion", VpcId=vpc
+    )["GroupId"]
+    boto3.client("iam").create_instance_profile(InstanceProfileName="docustack-dev-bastion")
+    boto3.client("scheduler").create_schedule_group(Name="docustack-dev-bastions")
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="docustack/dev/slack",
+        SecretString=json.dumps({"bot_token": "xoxb-demo", "signing_secret": "demo-secret"}),
+    )["ARN"]
+    env = {
+        "PROJECT_NAME": "docustack",
+        "ENVIRONMENT": "dev",
+        "IAM_INSTANCE_PROFILE": "docustack-dev-bastion",
+        "AUTO_TERMINATE_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:docustack-dev-auto-terminate",
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/docustack-dev-scheduler",
+        "SCHEDULE_GROUP": "docustack-dev-bastions",
+        "SUBNET_ID": subnet,
+        "BASTION_SECURITY_GROUP_ID": bastion_sg,
+        "RDS_ENDPOINT": "docustack-dev.cluster-abc123.us-east-1.rds.amazonaws.com",
+        "SLACK_SECRET_ARN": secret,
+        "SLACK_CHANNEL": "#platform-bastions",
+        "SLACK_API_URL": slack.api_url,
+    }
+    os.environ.update(env)
+    for key in (
+        "PROJECT_NAME",
+        "ENVIRONMENT",
+        "SUBNET_ID",
+        "BASTION_SECURITY_GROUP_ID",
+        "SCHEDULE_GROUP",
+        "SLACK_CHANNEL",
+    ):
+        print(f"  {key}={env[key]}")
+    return env
+
+
+def run(slack: Any) -> None:
+    import boto3
+
+    import auto_terminate
+    import handler
+    from bastion_orchestrator.app import wiring
+
+    provision(slack)
+    clock = DemoClock()
+    wiring.reset()
+    wiring.set_clock(clock)
+
+    class Context:
+        function_name = "docustack-dev-orchestrator"
+        memory_limit_in_mb = 128
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
+        aws_request_id = "demo-request-0001"
+
+    ctx = Context()
+    ec2 = boto3.client("ec2")
+    scheduler = boto3.client("scheduler")
+
+    def schedules() -> list[str]:
+        return sorted(
+            s["Name"]
+            for s in scheduler.list_schedules(GroupName="docustack-dev-bastions")["Schedules"]
+        )
+
+    seed = json.loads((ROOT / "tests" / "events" / "create.json").read_text())
+    step("create: the seed payload, unchanged (aws lambda invoke --payload file://create.json)")
+    created = handler.lambda_handler(seed, ctx)
+    show(created)
+    check(created["success"], "bastion launched")
+    iid = created["instance_id"]
+    instance = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    check(instance["MetadataOptions"]["HttpTokens"] == "required", "IMDSv2 only")
+    check(
+        not instance["NetworkInterfaces"][0].get("Association", {}).get("PublicIp"), "no public IP"
+    )
+    check(len(schedules()) == 2, f"two one-shot schedules: {', '.join(schedules())}")
+
+    step("create again: the same user gets the same bastion")
+    again = handler.lambda_handler(seed, ctx)
+    check(again["existing"] and again["instance_id"] == iid, "existing bastion returned")
+
+    step("status (with the SSM agent's ping)")
+    # moto has no ssm:DescribeInstanceInformation: a botocore Stubber answers on the SSM
+    # client only, as the real API would for a bastion whose agent has registered.
+    from botocore.stub import Stubber
+
+    from bastion_orchestrator.aws import clients
+
+    print(f"  {DIM}(moto lacks ssm:DescribeInstanceInformation; a Stubber answers it){RESET}")
+    with Stubber(clients.ssm()) as stub:
+        stub.add_response(
+            "describe_instance_information",
+            {
+                "InstanceInformationList": [
+                    {"InstanceId": iid, "PingStatus": "Online", "PlatformName": "Amazon Linux"}
+                ]
+            },
+        )
+        status = handler.lambda_handler({"action": "status", "user_id": "U12345"}, ctx)
+    show(status)
+    check(
+        status["state"] == "running" and status["ssm_status"] == "Online",
+        "running, SSM agent online: ready for aws ssm start-session",
+    )
+
+    created_at = datetime.fromisoformat(created["created_at"])
+    clock.travel_to(created_at + timedelta(hours=1), "an hour into the session")
+    step("extend (+2 h)")
+    extended = handler.lambda_handler(
+        {"action": "extend", "instance_id": iid, "user_id": "U12345"}, ctx
+    )
+    show(extended)
+    expires = datetime.fromisoformat(extended["expires_at"])
+    check(expires == created_at + timedelta(hours=5), "expiry pushed to creation + 5 h")
+
+    step("someone else tries to destroy it")
+    forbidden = handler.lambda_handler(
+        {"action": "destroy", "instance_id": iid, "user_id": "U66666"}, ctx
+    )
+    show(forbidden)
+    check(forbidden["error"] == "FORBIDDEN", "refused: not the owner, not an admin")
+
+    clock.travel_to(expires - timedelta(minutes=30), "the warning schedule fires")
+    step("auto-terminator: warn")
+    warned = auto_terminate.lambda_handler({"action": "warn", "instance_id": iid}, ctx)
+    show(warned)
+    check(warned["outcome"] == "warned", "requester warned, with Extend/Destroy buttons")
+    repeat = auto_terminate.lambda_handler({"action": "warn", "instance_id": iid}, ctx)
+    check(repeat["outcome"] == "already_warned", "a duplicate delivery notifies nobody")
+
+    clock.travel_to(expires, "the termination schedule fires")
+    step("auto-terminator: terminate")
+    terminated = auto_terminate.lambda_handler({"action": "terminate", "instance_id": iid}, ctx)
+    show(terminated)
+    state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    check(state["State"]["Name"] in {"shutting-down", "terminated"}, "instance terminated")
+    check(schedules() == [], "its schedules are gone")
+
+    step("sweep: a bastion whose schedules were lost is still terminated")
+    lost = handler.lambda_handler(
+        {"action": "create", "user_id": "U777", "username": "dba.on.call"}, ctx
+    )
+    for name in schedules():
+        scheduler.delete_schedule(Name=name, GroupName="docustack-dev-bastions")
+    clock.travel_to(clock.now + timedelta(hours=3, minutes=5), "past its expiry")
+    swept = auto_terminate.lambda_handler({"action": "sweep"}, ctx)
+    show(swept)
+    check(swept["terminated"] == 1, f"sweep terminated {lost['instance_id']}")
+
+    step("bad input is refused, nothing launched")
+    bad = handler.lambda_handler({"action": "create", "user_id": "U1", "username": "rm -rf"}, ctx)
+    show(bad)
+    check(bad["error"] == "VALIDATION_ERROR", "VALIDATION_ERROR with the remedy")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
