@@ -121,7 +121,7 @@ class Deployed:
     state: dict[str, Any]
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -392,7 +392,8 @@ def test_real_handlers_run_with_the_deployed_environment(
     }
     instance = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert instance["SubnetId"] in env["SUBNET_IDS"].split(",")
-    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [env["BASTION_SECURITY_GROUP_ID"]]
+    eni = instance["NetworkInterfaces"][0]
+    assert [g["GroupId"] for g in eni["Groups"]] == [env["BASTION_SECURITY_GROUP_ID"]]
     assert instance["IamInstanceProfile"]["Arn"].endswith(f"/{env['IAM_INSTANCE_PROFILE']}")
     assert instance["InstanceType"] == env["INSTANCE_TYPE"]
 
