@@ -8,10 +8,6 @@ resource "aws_security_group" "bastion" {
   description = "Bastions of ${local.name}: no ingress (SSM only), egress to SSM endpoints and the database"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${local.name}-bastion" })
-
-  lifecycle {
-    create_before_destroy = true
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_to_ssm_endpoints" {
@@ -86,10 +82,6 @@ resource "aws_security_group" "vpc_endpoints" {
   description = "SSM interface endpoints of ${local.name}: HTTPS from the bastions only"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${local.name}-ssm-endpoints" })
-
-  lifecycle {
-    create_before_destroy = true
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_bastion" {
