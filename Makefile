@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv demo test lint unit integration bench clean
+.PHONY: help venv demo test lint unit integration bench clean package tf-check tf-test
 
 help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
@@ -12,6 +12,8 @@ help:
 	@echo "make lint     - ruff + mypy --strict"
 	@echo "make bench    - API calls per action, cold-import time, large sweeps"
 	@echo "make package  - build dist/bastion-orchestrator.zip for Lambda (arm64)"
+	@echo "make tf-check - terraform fmt/validate (module + examples) + checkov, offline"
+	@echo "make tf-test  - apply the module to a local moto server and run the handlers"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +37,14 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest -m integration -q
 
-test: lint
-	$(PY) -m pytest -q -n 2
+test: lint tf-check
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-checkov dist build .mypy_cache .ruff_cache .pytest_cache
 
 # Terraform, packaging and checkov targets live in mk/terraform.mk (package, tf-check).
 -include mk/*.mk

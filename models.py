@@ -6,19 +6,39 @@ malformed values are refused before anything is launched or changed.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 INSTANCE_ID: Final = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
 SUBNET_ID: Final = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
 SECURITY_GROUP_ID: Final = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
 VPC_ID: Final = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"
-USER_ID: Final = r"^[A-Za-z0-9_.@-]{1,64}$"
-USERNAME: Final = r"^[A-Za-z0-9._-]{1,80}$"
-DNS_NAME: Final = (
-    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
+# Lengths are max_length, not {m,n}: counted repetitions make pydantic-core's regexes slow to
+# compile, and that is paid on every cold start.
+USER_ID: Final = r"^[A-Za-z0-9_.@-]+$"
+USERNAME: Final = r"^[A-Za-z0-9._-]+$"
+_DNS_LABEL: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def dns_name(value: str) -> str:
+    """A DNS name: dot-separated labels of 1-63 letters, digits and inner hyphens."""
+    labels = value.removesuffix(".").split(".")
+    if not all(len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be a DNS name (labels of letters, digits and inner hyphens)")
+    return value
+
+
+DnsName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(dns_name)]
 
 # What each field must look like, in words: used to tell the caller how to fix a payload.
 FIELD_HINTS: Final[dict[str, str]] = {
@@ -36,7 +56,7 @@ FIELD_HINTS: Final[dict[str, str]] = {
 }
 
 InstanceId = Annotated[str, Field(pattern=INSTANCE_ID)]
-UserId = Annotated[str, Field(pattern=USER_ID)]
+UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID)]
 
 
 class _Strict(BaseModel):
@@ -52,12 +72,12 @@ def _printable(value: str | None) -> str | None:
 class Create(_Strict):
     action: Literal["create"]
     user_id: UserId
-    username: Annotated[str, Field(pattern=USERNAME)]
+    username: Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
     display_name: Annotated[str, Field(max_length=128)] | None = None
     vpc_id: Annotated[str, Field(pattern=VPC_ID)] | None = None
     subnet_id: Annotated[str, Field(pattern=SUBNET_ID)] | None = None
     rds_security_group_id: Annotated[str, Field(pattern=SECURITY_GROUP_ID)] | None = None
-    rds_endpoint: Annotated[str, Field(max_length=253, pattern=DNS_NAME)] | None = None
+    rds_endpoint: DnsName | None = None
     rds_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     reason: Annotated[str, Field(max_length=256)] | None = None
 

@@ -23,14 +23,13 @@ from pydantic import (
 )
 
 from bastion_orchestrator.errors import ConfigurationError
+from models import DnsName
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _LAMBDA_ARN = (
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$"
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$"
 )
-_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST = rf"^{_LABEL}(\.{_LABEL})*\.?$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 # Schedule names are at most 64 characters: "<project>-<env>-" + "i-<17 hex>" + "-termination".
 SCHEDULE_NAME_BUDGET = 64 - len("i-0123456789abcdef0") - len("-termination")
 
@@ -61,12 +60,14 @@ class Settings(BaseModel):
 
     project_name: str = Field(alias="PROJECT_NAME", pattern=_NAME, max_length=64)
     environment: str = Field(alias="ENVIRONMENT", pattern=_NAME, max_length=64)
-    iam_instance_profile: str = Field(alias="IAM_INSTANCE_PROFILE", pattern=r"^[\w+=,.@-]{1,128}$")
+    iam_instance_profile: str = Field(
+        alias="IAM_INSTANCE_PROFILE", pattern=r"^[A-Za-z0-9_+=,.@-]+$", max_length=128
+    )
     auto_terminate_lambda_arn: str = Field(alias="AUTO_TERMINATE_LAMBDA_ARN", pattern=_LAMBDA_ARN)
     scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", pattern=_ROLE_ARN)
     warning_lambda_arn: str | None = Field(None, alias="WARNING_LAMBDA_ARN", pattern=_LAMBDA_ARN)
     schedule_group: str = Field(
-        "default", alias="SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]{1,64}$"
+        "default", alias="SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]+$", max_length=64
     )
     ami_id: str | None = Field(None, alias="AMI_ID", pattern=r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
     ami_parameter: str = Field(
@@ -83,7 +84,7 @@ class Settings(BaseModel):
     bastion_security_group_id: str | None = Field(
         None, alias="BASTION_SECURITY_GROUP_ID", pattern=r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
     )
-    rds_endpoint: str | None = Field(None, alias="RDS_ENDPOINT", pattern=_HOST, max_length=253)
+    rds_endpoint: DnsName | None = Field(None, alias="RDS_ENDPOINT")
     rds_port: int = Field(5432, alias="RDS_PORT", ge=1, le=65535)
     bastion_lifetime_hours: float = Field(3, alias="BASTION_LIFETIME_HOURS", gt=0, le=168)
     extend_hours: float = Field(2, alias="EXTEND_HOURS", gt=0, le=168)

@@ -32,6 +32,7 @@ os.environ.update(
     POWERTOOLS_METRICS_DISABLED="true",
 )
 
+TERMINATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:docustack-dev-auto-terminate"
 BOLD, DIM, GREEN, RED, CYAN, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m")
     if sys.stdout.isatty()

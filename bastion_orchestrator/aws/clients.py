@@ -3,6 +3,9 @@
 Standard mode retries throttling (``RequestLimitExceeded``, ``ThrottlingException``) and
 transient faults with exponential backoff; the attempt cap and timeouts keep the total well
 under the functions' timeouts.
+
+boto3 itself is imported on first use: a refused request (bad payload, bad signature, Slack
+``help``) never pays for it.
 """
 
 from __future__ import annotations
@@ -10,24 +13,28 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
 if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_ssm import SSMClient
 
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=3,
-    read_timeout=10,
-)
+RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+
+
+@cache
+def boto_config() -> Config:
+    from botocore.config import Config
+
+    return Config(retries=RETRIES, connect_timeout=3, read_timeout=10)  # type: ignore[arg-type]
 
 
 @cache
 def _session() -> boto3.session.Session:
+    import boto3
+
     return boto3.session.Session()
 
 
@@ -36,13 +43,30 @@ _clients: dict[str, Any] = {}
 
 def client(service: str) -> Any:
     if service not in _clients:
-        _clients[service] = _session().client(service, config=BOTO_CONFIG)  # type: ignore[call-overload]
+        _clients[service] = _session().client(service, config=boto_config())  # type: ignore[call-overload]
     return _clients[service]
 
 
 def created() -> list[Any]:
     """The clients made so far (instrumentation: the bench counts their calls)."""
     return list(_clients.values())
+
+
+def error_code(error: BaseException) -> str | None:
+    """The AWS error code of a ``ClientError``; None for anything else."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return None
+
+
+def error_message(error: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Message", "")) or str(error)
+    return str(error)
 
 
 def ec2() -> EC2Client:

@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
-from botocore.exceptions import ClientError
-
+from bastion_orchestrator.aws.clients import error_code
 from bastion_orchestrator.clock import scheduler_at, to_utc
 from bastion_orchestrator.domain.ports import ScheduleRef
 from bastion_orchestrator.errors import ConfigurationError
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
 Kind = Literal["warning", "termination"]
 KINDS: Final[tuple[Kind, ...]] = ("termination", "warning")
 _EVENT_ACTION: Final[dict[Kind, str]] = {"warning": "warn", "termination": "terminate"}
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class SchedulerSchedules:
@@ -83,11 +78,12 @@ class SchedulerSchedules:
         )
         try:
             first(**request)  # type: ignore[arg-type]
-        except ClientError as e:
+        except Exception as e:
             # create -> exists (a retried request): move it; update -> gone (it fired): re-create.
-            if _code(e) not in {"ConflictException", "ResourceNotFoundException"}:
+            code = error_code(e)
+            if code not in {"ConflictException", "ResourceNotFoundException"}:
                 raise
-            if _code(e) == "ResourceNotFoundException" and new:
+            if code == "ResourceNotFoundException" and new:
                 raise ConfigurationError(
                     f"Schedule group {self._group!r} does not exist. Create it or fix "
                     "SCHEDULE_GROUP.",
@@ -102,8 +98,8 @@ class SchedulerSchedules:
     def delete(self, name: str) -> None:
         try:
             self._client().delete_schedule(Name=name, GroupName=self._group)
-        except ClientError as e:
-            if _code(e) != "ResourceNotFoundException":
+        except Exception as e:
+            if error_code(e) != "ResourceNotFoundException":
                 raise
 
     def ours(self) -> Iterator[ScheduleRef]:
