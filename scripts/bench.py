@@ -2,8 +2,8 @@
 
 1. AWS API calls per action (create, status, extend, destroy) against moto;
 2. cold import time of each handler against a bare ``import boto3`` (fresh interpreters);
-3. a sweep of N bastions (default 2,000) against a moto server in another process: API calls,
-   wall time, and the sweep's peak Python memory (tracemalloc) in this process.
+3. a sweep of N bastions (default 2,000) against a moto server in another process, run in a
+   fresh interpreter like a cold Lambda: API calls, wall time, peak RSS.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
-import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -132,7 +133,6 @@ def free_port() -> int:
 
 def sweep(count: int) -> None:
     import boto3
-    from botocore.config import Config
 
     port = free_port()
     server = subprocess.Popen(  # moto in its own process, so its memory is not ours
@@ -196,47 +196,87 @@ def sweep(count: int) -> None:
         )
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(launch, range(count)))
-        from bastion_orchestrator.app import wiring
-        from bastion_orchestrator.aws import clients
-
-        # moto renders a page of 1,000 instances in ~5-10 s; AWS answers far inside our 10 s
-        # read timeout. Against the emulator only, allow it longer.
-        clients.boto_config = lambda: Config(retries=clients.RETRIES, read_timeout=300)  # type: ignore[assignment,arg-type]
-        wiring.reset()
-        import auto_terminate
-        from tests.support.api_calls import counting
-
-        wiring.set_clock(lambda: now + timedelta(minutes=20))
-        tracemalloc.start()
-        started = time.perf_counter()
-        with counting() as calls:
-            result = auto_terminate.lambda_handler({"action": "sweep"}, Ctx())
-        took = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print(
-            f"\nSweep of {count:,} bastions ({result['terminated']:,} expired, "
-            f"{2 * count:,} schedules) against a moto server"
+        worker = subprocess.run(
+            [sys.executable, __file__, "--sweep-worker", now.isoformat()],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "SUBNET_ID": os.environ["SUBNET_ID"]},
         )
         print(
-            f"  checked {result['checked']:,}, terminated {result['terminated']:,}, "
-            f"schedules deleted {result['schedules_deleted']:,}"
+            f"\nSweep of {count:,} bastions ({count // 2:,} expired, {2 * count:,} schedules) "
+            "in a fresh process against a moto server"
         )
-        print(
-            f"  API calls {sum(calls.values()):,}: "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(calls.items()))
-        )
-        print(
-            f"  wall time {took:.1f} s (dominated by the emulator), "
-            f"peak Python memory during the sweep {peak / 2**20:.1f} MiB (limit 128 MB)"
-        )
+        print(textwrap.indent(worker.stdout.rstrip(), "  "))
     finally:
         server.terminate()
         server.wait(timeout=10)
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+def peak_rss_mib() -> float:
+    """VmHWM: this process's peak resident set (ru_maxrss would carry the parent's over)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sweep_worker(now_iso: str) -> None:
+    """Runs in a fresh interpreter, like a cold Lambda: one sweep, measured."""
+    from botocore.config import Config
+
+    import auto_terminate
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.aws import clients
+    from tests.support.api_calls import counting
+
+    # moto renders a page of instances far slower than AWS; against the emulator only,
+    # allow reads longer than the production 10 s.
+    clients.boto_config = lambda: Config(retries=clients.RETRIES, read_timeout=300)  # type: ignore[assignment,arg-type]
+    wiring.set_clock(lambda: datetime.fromisoformat(now_iso) + timedelta(minutes=20))
+    spent: dict[str, float] = {}
+    started_at: dict[str, float] = {}
+
+    def before(model: Any, **_: Any) -> None:
+        started_at[model.name] = time.perf_counter()
+
+    def after(model: Any, **_: Any) -> None:
+        spent[model.name] = (
+            spent.get(model.name, 0.0) + time.perf_counter() - started_at[model.name]
+        )
+
+    clients._session().events.register("before-call", before)
+    clients._session().events.register("after-call", after)
+    # RSS, not tracemalloc: tracing every allocation would itself double the footprint.
+    baseline = peak_rss_mib()
+    started = time.perf_counter()
+    with counting() as calls:
+        result = auto_terminate.lambda_handler({"action": "sweep"}, Ctx())
+    took = time.perf_counter() - started
+    rss = peak_rss_mib()
+    print(
+        f"checked {result['checked']:,}, terminated {result['terminated']:,}, "
+        f"schedules deleted {result['schedules_deleted']:,}"
+    )
+    print(
+        f"API calls {sum(calls.values()):,}: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(calls.items()))
+    )
+    print(
+        f"wall time {took:.1f} s, of which waiting on the emulator: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(spent.items()))
+    )
+    print(
+        f"peak RSS of the whole process {rss:.0f} MiB (after imports {baseline:.0f} MiB; "
+        "the Lambda has 128 MB)"
+    )
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--sweep-worker":
+        sweep_worker(sys.argv[2])
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweep", type=int, default=2000, help="bastions in the sweep")
     parser.add_argument("--import-runs", type=int, default=7)

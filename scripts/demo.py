@@ -131,7 +131,7 @@ def provision(slack: Any) -> dict[str, str]:
         "PROJECT_NAME": "docustack",
         "ENVIRONMENT": "dev",
         "IAM_INSTANCE_PROFILE": "docustack-dev-bastion",
-        "AUTO_TERMINATE_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:docustack-dev-auto-terminate",
+        "AUTO_TERMINATE_LAMBDA_ARN": TERMINATOR_ARN,
         "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/docustack-dev-scheduler",
         "SCHEDULE_GROUP": "docustack-dev-bastions",
         "SUBNET_ID": subnet,
