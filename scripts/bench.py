@@ -123,6 +123,12 @@ def import_time(runs: int) -> None:
     for module in ("handler", "auto_terminate"):
         took = measure(module)
         print(f"  import {module:<15} {took * 1000:7.1f} ms   {took / base:.2f}x")
+    print("  and to a first EC2 client (what a request that reaches AWS pays):")
+    base = measure("boto3; boto3.client('ec2', region_name='us-east-1')")
+    print(f"  boto3 + ec2 client     {base * 1000:7.1f} ms   1.00x")
+    for module in ("handler", "auto_terminate"):
+        took = measure(f"{module}; from bastion_orchestrator.aws import clients; clients.ec2()")
+        print(f"  {module + ' + ec2 client':<22} {took * 1000:7.1f} ms   {took / base:.2f}x")
 
 
 def free_port() -> int:
