@@ -1,10 +1,11 @@
-"""Orchestrator Lambda: direct payloads (create, status, extend, destroy, list)."""
+"""Orchestrator Lambda: direct payloads (create, status, extend, destroy, list), Slack
+slash commands and buttons over its Function URL, and the Slack door's async continuations."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bastion_orchestrator.app.entry import run_action
+from bastion_orchestrator.app.entry import run_orchestrator
 from bastion_orchestrator.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -14,4 +15,4 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_action(event, request_id=context.aws_request_id)
+    return run_orchestrator(event, context)

@@ -134,3 +134,18 @@ class Sweep(_Strict):
 
 ScheduledEvent = Annotated[Warn | Terminate | Sweep, Field(discriminator="action")]
 EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent)
+
+
+class SlackJob(_Strict):
+    """The slow half of a Slack request, handed by the door to an async invocation of
+    itself as ``{"slack_job": {...}}``. ``request_id`` is derived from the signed request, so
+    a retried invocation launches nothing twice."""
+
+    verb: Literal["create", "extend", "destroy"]
+    user_id: UserId
+    username: Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
+    instance_id: InstanceId | None = None
+    reason: Annotated[str, Field(max_length=256)] | None = None
+    response_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    replace_original: bool = False
+    request_id: Annotated[str, Field(pattern=r"^[0-9a-f]+$", min_length=16, max_length=64)]

@@ -3,7 +3,8 @@
 Starts moto on a free loopback port and a Slack stand-in that prints each message, provisions
 what a deployment has (VPC, private subnet, security groups, instance profile, schedule group,
 Slack secret), then drives the real handlers over real HTTP: create (the seed payload),
-status, extend, the warning event, the termination event, and a sweep. The injected clock
+status, extend, the warning event, the termination event, a sweep, and the Slack door
+(a forged request, a signed slash command, a button press, a destroy). The injected clock
 moves forward instead of waiting hours. Exits 0 when every step did what it should.
 """
 
@@ -32,6 +33,7 @@ os.environ.update(
     POWERTOOLS_METRICS_DISABLED="true",
 )
 
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
 TERMINATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:docustack-dev-auto-terminate"
 BOLD, DIM, GREEN, RED, CYAN, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m")
@@ -73,9 +75,11 @@ def check(condition: bool, what: str) -> None:
 
 
 def print_slack(posted: Any) -> None:
-    where = {"chat.postMessage": f"Slack → {posted.channel}", "webhook": "Slack webhook"}.get(
-        posted.endpoint, f"Slack {posted.endpoint}"
-    )
+    where = {
+        "chat.postMessage": f"Slack → {posted.channel}",
+        "webhook": "Slack webhook",
+        "response_url": "Slack reply (response_url)",
+    }.get(posted.endpoint, f"Slack {posted.endpoint}")
     print(f"  {BOLD}💬 {where}{RESET}: {posted.text}")
     for block in posted.body.get("blocks", []):
         if block.get("type") == "actions":
@@ -125,7 +129,7 @@ def provision(slack: Any) -> dict[str, str]:
     boto3.client("scheduler").create_schedule_group(Name="docustack-dev-bastions")
     secret = boto3.client("secretsmanager").create_secret(
         Name="docustack/dev/slack",
-        SecretString=json.dumps({"bot_token": "xoxb-demo", "signing_secret": "demo-secret"}),
+        SecretString=json.dumps({"bot_token": "xoxb-demo", "signing_secret": SIGNING_SECRET}),
     )["ARN"]
     env = {
         "PROJECT_NAME": "docustack",
@@ -267,10 +271,112 @@ def run(slack: Any) -> None:
     show(swept)
     check(swept["terminated"] == 1, f"sweep terminated {lost['instance_id']}")
 
+    slack_round_trip(slack, clock, ctx)
+
     step("bad input is refused, nothing launched")
     bad = handler.lambda_handler({"action": "create", "user_id": "U1", "username": "rm -rf"}, ctx)
     show(bad)
     check(bad["error"] == "VALIDATION_ERROR", "VALIDATION_ERROR with the remedy")
+
+
+def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
+    """The Slack door: signed Function URL requests in, ephemeral answers and async work."""
+    import handler
+    from bastion_orchestrator.aws import clients
+    from tests.support.slack_requests import button, function_url_event, slash_command
+
+    queued: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        queued.append(json.loads(params["Payload"]))
+
+    def accepted(**_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        return AWSResponse("https://lambda", 202, {}, None), {"StatusCode": 202}  # type: ignore[arg-type]
+
+    # moto cannot run this function asynchronously: the door's Invoke is answered here (202,
+    # as Lambda queues it) and the payload is delivered to the handler below, as Lambda would.
+    events = clients.lambda_().meta.events
+    events.register("provide-client-params.lambda.Invoke", capture)
+    events.register("before-call.lambda.Invoke", accepted)
+
+    def post(body: str, secret: str | None = SIGNING_SECRET) -> dict[str, Any]:
+        event = function_url_event(body, secret=secret, timestamp=int(clock().timestamp()))
+        response = handler.lambda_handler(event, ctx)
+        print(f"  {DIM}HTTP {response['statusCode']}{RESET} {response['body'][:160]}")
+        return response  # type: ignore[no-any-return]
+
+    def run_async() -> list[dict[str, Any]]:
+        results = []
+        while queued:
+            job = queued.pop(0)
+            print(f"  {DIM}⚙ async self-invocation: {json.dumps(job['slack_job'])[:120]}…{RESET}")
+            results.append(handler.lambda_handler(job, ctx))
+        return results
+
+    # Back to the wall clock: EC2 stamps LaunchTime with real time, and the lifetime cap is
+    # counted from it (a tampered CreatedAt tag cannot move it), so a new scenario starts now.
+    clock.travel_to(
+        datetime.now(UTC).replace(microsecond=0), "a second scenario, at the real time again"
+    )
+
+    step("Slack: a forged request (wrong signing secret)")
+    forged = post(slash_command("bastion create dev"), secret="not-the-secret")
+    check(forged["statusCode"] == 401 and not queued, "401, nothing queued, nothing launched")
+
+    step("Slack: /infra bastion create dev INC-42 slow queries (signed, base64 body)")
+    started = time.monotonic()
+    ack = post(
+        slash_command(
+            "bastion create dev INC-42 slow queries",
+            user_id="U2222",
+            user_name="jane.dba",
+            response_url=slack.response_url,
+        )
+    )
+    took = time.monotonic() - started
+    check(
+        ack["statusCode"] == 200 and len(queued) == 1,
+        f"acknowledged in {took * 1000:.0f} ms; the launch continues asynchronously",
+    )
+    [created] = run_async()
+    check(created["success"], f"bastion {created['instance_id']} launched for jane.dba")
+    iid = created["instance_id"]
+
+    clock.travel_to(clock.now + timedelta(hours=2, minutes=31), "jane's warning fires")
+    import auto_terminate
+
+    auto_terminate.lambda_handler({"action": "warn", "instance_id": iid}, ctx)
+
+    step("Slack: jane presses Extend in the warning")
+    press = post(
+        button(
+            "bastion_extend",
+            iid,
+            user_id="U2222",
+            username="jane.dba",
+            response_url=slack.response_url,
+        )
+    )
+    check(press["statusCode"] == 200, "button acknowledged")
+    [extended] = run_async()
+    check(
+        extended["success"] and extended["expires_at"] > created["expires_at"],
+        f"extended to {extended.get('expires_at')}; message replaced",
+    )
+
+    step("Slack: /infra bastion destroy dev")
+    post(
+        slash_command(
+            "bastion destroy dev",
+            user_id="U2222",
+            user_name="jane.dba",
+            response_url=slack.response_url,
+        )
+    )
+    [destroyed] = run_async()
+    check(destroyed["success"], "destroyed; the channel is told")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from models import (
     Extend,
     ListBastions,
     ScheduledEvent,
+    SlackJob,
     Status,
     Sweep,
     Terminate,
@@ -33,6 +34,32 @@ _ACTIONS: Final[dict[str, type[BaseModel]]] = {
     "list": ListBastions,
 }
 _ALLOWED: Final = {name: sorted(model.model_fields) for name, model in _ACTIONS.items()}
+
+
+def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
+    """The orchestrator's three doors: Slack over the Function URL, the Slack door's async
+    continuation, and direct payloads."""
+    if isinstance(event, dict) and "http" in (event.get("requestContext") or {}):
+        from bastion_orchestrator.slack import door  # Function URL, payload format 2.0
+
+        return door.handle(event, context)
+    if isinstance(event, dict) and "slack_job" in event:
+        return run_slack_job(event["slack_job"])
+    return run_action(event, request_id=context.aws_request_id)
+
+
+def run_slack_job(raw: Any) -> dict[str, Any]:
+    """An async continuation. Malformed ones are refused (a retry cannot fix them)."""
+    from bastion_orchestrator.app import slack_jobs
+
+    try:
+        job = SlackJob.model_validate(raw)
+    except ValidationError as e:
+        logger.error("invalid slack job", extra={"reason": str(e)})
+        count("InvalidEvents")
+        return validation_error(e, FIELD_HINTS, {}).to_response()
+    logger.append_keys(action=f"slack:{job.verb}", actor=job.user_id)
+    return slack_jobs.run(job)
 
 
 def run_action(event: Any, request_id: str) -> dict[str, Any]:

@@ -58,15 +58,15 @@ def bastion_view(
 ) -> dict[str, Any]:
     endpoint = bastion.rds_endpoint or default_rds_endpoint
     port = bastion.rds_port or default_rds_port
+    commands = connection(bastion.instance_id, region, endpoint, port)
     view: dict[str, Any] = {
         "success": True,
         "instance_id": bastion.instance_id,
         "private_ip": bastion.private_ip,
         "created_at": iso(bastion.created_at),
         "expires_at": iso(bastion.expires_at(rules)),
-        "connection_instructions": instructions(
-            connection(bastion.instance_id, region, endpoint, port), port
-        ),
+        "connection_instructions": instructions(commands, port),
+        "connection": commands,
     }
     if detailed:
         view.update(

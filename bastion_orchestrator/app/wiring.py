@@ -6,8 +6,10 @@ the demo call ``set_clock``. ``reset`` forgets settings, clients and cached secr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 from bastion_orchestrator.app.orchestrator import Orchestrator
 from bastion_orchestrator.app.reaper import Reaper
@@ -19,6 +21,10 @@ from bastion_orchestrator.clock import Clock, system_clock
 from bastion_orchestrator.config import Settings, get_settings
 from bastion_orchestrator.domain.bastion import Lifetime
 from bastion_orchestrator.domain.ports import Notifier
+
+if TYPE_CHECKING:
+    from bastion_orchestrator.aws.lambda_ import SelfInvoker
+    from bastion_orchestrator.slack.notifier import SlackSecret
 
 _clock: list[Clock] = [system_clock]
 
@@ -71,11 +77,27 @@ def notifier() -> Notifier:
         from bastion_orchestrator.slack.notifier import LambdaNotifier
 
         return LambdaNotifier(clients.lambda_, s.slack_notifier_lambda_arn)
-    from bastion_orchestrator.slack.notifier import SlackNotifier, secret_loader
+    from bastion_orchestrator.slack.notifier import SlackNotifier
 
-    return SlackNotifier(
-        secret_loader(s.slack_secret_arn), channel=s.slack_channel, api_url=s.slack_api_url
-    )
+    return SlackNotifier(slack_secret_loader(), channel=s.slack_channel, api_url=s.slack_api_url)
+
+
+@cache
+def slack_secret_loader() -> Callable[[], SlackSecret]:
+    from bastion_orchestrator.slack.notifier import secret_loader
+
+    return secret_loader(get_settings().slack_secret_arn)
+
+
+def slack_secret() -> SlackSecret:
+    return slack_secret_loader()()
+
+
+@cache
+def self_invoker() -> SelfInvoker:
+    from bastion_orchestrator.aws.lambda_ import SelfInvoker
+
+    return SelfInvoker(clients.lambda_)
 
 
 def orchestrator() -> Orchestrator:
@@ -113,5 +135,7 @@ def reset() -> None:
     instances.cache_clear()
     schedules.cache_clear()
     notifier.cache_clear()
+    slack_secret_loader.cache_clear()
+    self_invoker.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()

@@ -140,3 +140,53 @@ def render(notice: Notice) -> tuple[str, Blocks]:
         text = f"Bastion {notice.instance_id} in {env}: {notice.detail or 'failed'}"
         blocks = [_section(f":warning: *Bastion problem* ({env})\n{iid}: {notice.detail}")]
     return text, blocks
+
+
+# ------------------------------------------------------------------ answers to commands
+Answer = dict[str, Any]
+
+
+def answer(text: str, blocks: Blocks | None = None) -> Answer:
+    """The door's reply: ephemeral, so only the person who typed the command sees it."""
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks or [_section(text)]}
+
+
+def status_answer(view: dict[str, Any], environment: str) -> Answer:
+    iid = view["instance_id"]
+    expires = view["expires_at"]
+    remaining = _duration(view.get("time_remaining_seconds"))
+    agent = view.get("ssm_status", "Unknown")
+    ready = {"Online": ":large_green_circle: SSM agent online: ready to connect"}.get(
+        agent, f":hourglass: SSM agent {agent}: wait a minute after launch, then connect"
+    )
+    text = f"Bastion {iid} in {environment} is {view.get('state')}; it expires at {expires}."
+    blocks = [
+        _section(
+            f"*Your bastion in {environment}*: `{iid}` is *{view.get('state')}*, expires "
+            f"{slack_time(expires, expires)} ({remaining} left)\n{ready}"
+        ),
+        *connection_blocks(view.get("connection", {})),
+    ]
+    return answer(text, blocks)
+
+
+def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
+    if not views:
+        return answer(f"No active bastions in {environment}. `/infra bastion create` launches one.")
+    lines = [
+        f"• `{v['instance_id']}` of <@{v.get('user_id')}> ({v.get('state')}), expires "
+        f"{slack_time(v['expires_at'], v['expires_at'])}"
+        for v in views
+    ]
+    text = f"{len(views)} active bastion(s) in {environment}"
+    return answer(text, [_section(f"*{text}*\n" + "\n".join(lines[:40]))])
+
+
+def help_answer(help_text: str, environment: str, unknown: str | None = None) -> Answer:
+    intro = f"I did not understand `{unknown}`. " if unknown else ""
+    text = f"{intro}Bastions on demand for *{environment}*:"
+    return answer(text, [_section(f"{text}\n{help_text}")])
+
+
+def error_answer(message: str, environment: str) -> Answer:
+    return answer(message, [_section(f":warning: *{environment}*: {message}")])

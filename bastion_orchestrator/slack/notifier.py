@@ -150,6 +150,17 @@ class LambdaNotifier:
             raise NotificationFailed(f"notifier Lambda {self._arn} failed: {e!r}") from e
 
 
+def respond(url: str, text: str, blocks: list[dict[str, Any]], *, replace_original: bool) -> None:
+    """Post to a Slack ``response_url`` (ephemeral; replaces a button's message if asked)."""
+    from slack_sdk.webhook import WebhookClient
+
+    response = WebhookClient(url, timeout=SLACK_TIMEOUT_SECONDS).send(
+        text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original
+    )
+    if response.status_code != 200:
+        raise NotificationFailed(f"response_url answered {response.status_code}")
+
+
 def _log_only(notice: Notice, text: str) -> None:
     logger.info(
         "notification (no Slack configured)",

@@ -130,3 +130,40 @@ def slack(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     wiring.reset()
     yield standin
     standin.stop()
+
+
+@pytest.fixture
+def lambda_async(
+    aws: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[dict[str, Any]]]:
+    """Captures the door's async self-invocations. moto's Lambda cannot run this function, so
+    the Invoke call is answered here (202, as Lambda queues it) and the test delivers the
+    payload to the handler as Lambda would."""
+    import json
+
+    from botocore.awsrequest import AWSResponse
+
+    from bastion_orchestrator.aws import clients
+
+    queued: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        assert params["InvocationType"] == "Event"
+        queued.append(json.loads(params["Payload"]))
+
+    def accepted(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://lambda", 202, {}, None), {"StatusCode": 202}  # type: ignore[arg-type]
+
+    original = clients.client
+    armed: set[int] = set()
+
+    def client(service: str) -> Any:  # every Lambda client, also after wiring.reset()
+        made = original(service)
+        if service == "lambda" and id(made) not in armed:
+            made.meta.events.register("provide-client-params.lambda.Invoke", capture)
+            made.meta.events.register("before-call.lambda.Invoke", accepted)
+            armed.add(id(made))
+        return made
+
+    monkeypatch.setattr(clients, "client", client)
+    yield queued

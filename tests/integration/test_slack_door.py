@@ -1,0 +1,318 @@
+"""The Slack door: signed Function URL requests (payload 2.0, base64 bodies), slash commands,
+buttons, and the async continuation that does the slow work."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from botocore.stub import Stubber
+
+import handler
+from bastion_orchestrator.app import wiring
+from bastion_orchestrator.aws import clients
+from tests.support.api_calls import counting
+from tests.support.slack_requests import button, function_url_event, slash_command
+
+pytestmark = pytest.mark.integration
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
+
+
+def send(ctx, clock, body, **kwargs):
+    event = function_url_event(
+        body, secret=kwargs.pop("secret", SECRET), timestamp=int(clock().timestamp()), **kwargs
+    )
+    response = handler.lambda_handler(event, ctx)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def deliver(ctx, queued):
+    """Run the queued async invocations, as Lambda would (and empty the queue)."""
+    results = [handler.lambda_handler(payload, ctx) for payload in queued]
+    queued.clear()
+    return results
+
+
+def test_slacks_published_signing_example_verifies(
+    aws, slack, clock, lambda_context, monkeypatch, lambda_async
+):
+    vector = json.loads(
+        (
+            __import__("pathlib").Path(__file__).parents[1]
+            / "events"
+            / "slack-signature-vector.json"
+        ).read_text()
+    )
+    # Given the vector's secret and a clock at its timestamp
+    import boto3
+
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="vector", SecretString=json.dumps({"signing_secret": vector["signing_secret"]})
+    )["ARN"]
+    monkeypatch.setenv("SLACK_SECRET_ARN", arn)
+    wiring.reset()
+    clock.current = clock.current.fromtimestamp(int(vector["timestamp"]), tz=clock.current.tzinfo)
+    event = function_url_event(
+        vector["body"],
+        secret=None,
+        signature=vector["signature"],
+        timestamp=int(vector["timestamp"]),
+    )
+    # Then it passes the signature check (the command is not ours, so help comes back)
+    response = handler.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 200
+    assert "/infra bastion create" in json.loads(response["body"])["blocks"][0]["text"]["text"]
+    # And one changed byte does not
+    event = function_url_event(
+        vector["body"] + "x",
+        secret=None,
+        signature=vector["signature"],
+        timestamp=int(vector["timestamp"]),
+    )
+    assert handler.lambda_handler(event, lambda_context)["statusCode"] == 401
+
+
+@pytest.mark.parametrize("case", ["forged", "stale", "future", "unsigned", "wrong-secret"])
+def test_bad_signatures_get_401_and_change_nothing(
+    aws, slack, clock, lambda_context, lambda_async, case
+):
+    body = slash_command("bastion create dev")
+    now = int(clock().timestamp())
+    event = {
+        "forged": function_url_event(body, secret=None, signature="v0=" + "0" * 64, timestamp=now),
+        "stale": function_url_event(body, secret=SECRET, timestamp=now - 301),
+        "future": function_url_event(body, secret=SECRET, timestamp=now + 301),
+        "unsigned": function_url_event(body, secret=None, timestamp=now),
+        "wrong-secret": function_url_event(body, secret="not-the-secret", timestamp=now),
+    }[case]
+    response = handler.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 401
+    assert lambda_async == [] and aws.running() == []
+
+
+def test_replayed_request_is_refused_after_five_minutes(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    event = function_url_event(
+        slash_command("bastion create"), secret=SECRET, timestamp=int(clock().timestamp())
+    )
+    assert handler.lambda_handler(event, lambda_context)["statusCode"] == 200
+    clock.advance(minutes=6)
+    lambda_async.clear()
+    assert handler.lambda_handler(event, lambda_context)["statusCode"] == 401
+    assert lambda_async == []
+
+
+@pytest.mark.parametrize("text", ["bastion help", "bastion", "", "bastion frobnicate"])
+def test_help_lists_the_commands(aws, slack, clock, lambda_context, lambda_async, text):
+    status, body = send(lambda_context, clock, slash_command(text))
+    assert status == 200 and body["response_type"] == "ephemeral"
+    shown = json.dumps(body["blocks"])
+    for verb in ("create", "status", "extend", "destroy", "list", "help"):
+        assert f"/infra bastion {verb}" in shown
+    if text == "bastion frobnicate":
+        assert "frobnicate" in body["text"]
+    assert lambda_async == []
+
+
+def test_create_is_acknowledged_at_once_and_finished_asynchronously(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    # When the command arrives, the door answers without touching EC2
+    with counting() as calls:
+        status, ack = send(
+            lambda_context,
+            clock,
+            slash_command(
+                "bastion create dev INC-42 slow queries", response_url=slack.response_url
+            ),
+        )
+    assert status == 200 and ack["response_type"] == "ephemeral"
+    assert "Launching your bastion in dev" in ack["text"]
+    assert not [c for c in calls if c.startswith("ec2.")]
+    assert [p["slack_job"]["verb"] for p in lambda_async] == ["create"]
+    assert aws.running() == []
+
+    # Then the async invocation launches it and reports back twice
+    [result] = deliver(lambda_context, lambda_async)
+    iid = result["instance_id"]
+    assert aws.running() == [iid]
+    assert aws.tags(iid)["Reason"] == "INC-42 slow queries"
+    assert aws.tags(iid)["RequestedBy"] == "john.doe"
+    replies = [m for m in slack.messages if m.endpoint == "response_url"]
+    dms = slack.to("U12345")
+    assert len(replies) == 1 and len(dms) == 1
+    for message in (replies[0], dms[0]):
+        shown = message.all_text()
+        assert iid in shown and result["expires_at"] in shown
+        assert f"aws ssm start-session --target {iid}" in shown
+        assert "AWS-StartPortForwardingSessionToRemoteHost" in shown
+    assert replies[0].body["response_type"] == "ephemeral"
+
+
+def test_a_retried_continuation_launches_nothing_twice(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    send(lambda_context, clock, slash_command("bastion create", response_url=slack.response_url))
+    job = lambda_async[0]
+    first = handler.lambda_handler(job, lambda_context)
+    again = handler.lambda_handler(job, lambda_context)  # Lambda's async retry
+    assert again["instance_id"] == first["instance_id"]
+    assert aws.running() == [first["instance_id"]]
+
+
+def test_with_an_idempotency_table_a_retry_tells_nobody_twice(
+    aws, slack, clock, lambda_context, lambda_async, monkeypatch
+):
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName="docustack-dev-idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
+    wiring.reset()
+    send(lambda_context, clock, slash_command("bastion create", response_url=slack.response_url))
+    job = lambda_async[0]
+    first = handler.lambda_handler(job, lambda_context)
+    again = handler.lambda_handler(job, lambda_context)
+    assert again == first
+    assert len([m for m in slack.messages if m.endpoint == "response_url"]) == 1
+    assert len(slack.to("U12345")) == 1
+
+
+def test_other_environment_is_answered_with_the_one_served(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    for text in ("bastion create prod", "bastion destroy staging", "bastion status qa"):
+        status, body = send(lambda_context, clock, slash_command(text))
+        assert status == 200 and "serves *dev*" in body["text"]
+    assert lambda_async == [] and aws.running() == []
+
+
+def test_allowed_user_ids_limits_who_may_create(
+    aws, slack, clock, lambda_context, lambda_async, monkeypatch
+):
+    monkeypatch.setenv("ALLOWED_USER_IDS", "UALICE,UBOB")
+    wiring.reset()
+    _, body = send(lambda_context, clock, slash_command("bastion create", user_id="UMALLORY"))
+    assert "ALLOWED_USER_IDS" in body["text"] and lambda_async == []
+    send(lambda_context, clock, slash_command("bastion create", user_id="UALICE"))
+    assert len(lambda_async) == 1
+
+
+def test_status_and_list_are_answered_inline(aws, slack, clock, lambda_context, lambda_async):
+    send(lambda_context, clock, slash_command("bastion create"))
+    [created] = deliver(lambda_context, lambda_async)
+    iid = created["instance_id"]
+    # moto has no ssm:DescribeInstanceInformation: a Stubber answers on the SSM client only.
+    with Stubber(clients.ssm()) as stub:
+        stub.add_response(
+            "describe_instance_information",
+            {"InstanceInformationList": [{"InstanceId": iid, "PingStatus": "Online"}]},
+        )
+        _, status = send(lambda_context, clock, slash_command("bastion status dev"))
+    assert iid in json.dumps(status) and "ready to connect" in json.dumps(status)
+    _, listed = send(lambda_context, clock, slash_command("bastion list"))
+    assert iid in json.dumps(listed)
+    _, nothing = send(lambda_context, clock, slash_command("bastion status", user_id="UOTHER"))
+    assert "no active bastion" in nothing["text"]
+    assert lambda_async == []
+
+
+def test_extend_button_by_the_owner_updates_the_message(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    send(lambda_context, clock, slash_command("bastion create"))
+    [created] = deliver(lambda_context, lambda_async)
+    iid = created["instance_id"]
+    clock.advance(hours=2, minutes=30)
+    status, ack = send(
+        lambda_context, clock, button("bastion_extend", iid, response_url=slack.response_url)
+    )
+    assert status == 200 and iid in ack["text"]
+    [extended] = deliver(lambda_context, lambda_async)
+    assert extended["success"] is True
+    assert extended["expires_at"] > created["expires_at"]
+    reply = [m for m in slack.messages if m.endpoint == "response_url"][-1]
+    assert reply.body["replace_original"] is True
+    assert extended["expires_at"] in reply.all_text()
+
+
+def test_destroy_button_by_someone_else_is_refused(aws, slack, clock, lambda_context, lambda_async):
+    send(lambda_context, clock, slash_command("bastion create"))
+    [created] = deliver(lambda_context, lambda_async)
+    iid = created["instance_id"]
+    send(
+        lambda_context,
+        clock,
+        button("bastion_destroy", iid, user_id="UMALLORY", response_url=slack.response_url),
+    )
+    [refused] = deliver(lambda_context, lambda_async)
+    assert refused["error"] == "FORBIDDEN"
+    assert aws.state(iid) == "running"
+    reply = [m for m in slack.messages if m.endpoint == "response_url"][-1]
+    assert "did not request" in reply.all_text()
+
+
+def test_destroy_command_terminates_and_tells_the_channel(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    send(lambda_context, clock, slash_command("bastion create"))
+    [created] = deliver(lambda_context, lambda_async)
+    clock.advance(minutes=45)
+    send(lambda_context, clock, slash_command("bastion destroy dev"))
+    [destroyed] = deliver(lambda_context, lambda_async)
+    assert destroyed["success"] is True
+    assert aws.state(created["instance_id"]) in {"shutting-down", "terminated"}
+    [notice] = slack.to("C0PLATFORM")
+    assert "destroyed on request" in notice.all_text() and "45 min" in notice.all_text()
+
+
+def test_admin_button_may_act_on_anyones_bastion(aws, slack, clock, lambda_context, lambda_async):
+    send(lambda_context, clock, slash_command("bastion create"))
+    [created] = deliver(lambda_context, lambda_async)
+    send(lambda_context, clock, button("bastion_destroy", created["instance_id"], user_id="UADMIN"))
+    [destroyed] = deliver(lambda_context, lambda_async)
+    assert destroyed["success"] is True
+
+
+@pytest.mark.parametrize("body", ["hello=world", "payload=not-json", ""])
+def test_signed_but_unrecognised_bodies_get_400(
+    aws, slack, clock, lambda_context, lambda_async, body
+):
+    status, _ = send(lambda_context, clock, body)
+    assert status == 400 and lambda_async == []
+
+
+def test_plain_text_bodies_work_too(aws, slack, clock, lambda_context, lambda_async):
+    status, body = send(lambda_context, clock, slash_command("bastion help"), base64_body=False)
+    assert status == 200 and body["response_type"] == "ephemeral"
+
+
+def test_button_with_a_bad_instance_id_launches_nothing(
+    aws, slack, clock, lambda_context, lambda_async
+):
+    _, body = send(lambda_context, clock, button("bastion_destroy", "i-; rm -rf /"))
+    assert "does not name a bastion" in body["text"] and lambda_async == []
+
+
+def test_forged_continuations_are_refused(aws, clock, lambda_context):
+    response = handler.lambda_handler(
+        {"slack_job": {"verb": "destroy", "user_id": "U1"}}, lambda_context
+    )
+    assert response["error"] == "VALIDATION_ERROR"
+
+
+def test_clock_is_what_the_window_uses(aws, slack, clock, lambda_context, lambda_async):
+    # A request signed 4 minutes ago is still inside Slack's 5-minute window.
+    event = function_url_event(
+        slash_command("bastion help"),
+        secret=SECRET,
+        timestamp=int((clock() - timedelta(minutes=4)).timestamp()),
+    )
+    assert handler.lambda_handler(event, lambda_context)["statusCode"] == 200
