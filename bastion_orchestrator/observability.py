@@ -42,3 +42,23 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
     ) as metric:
         for key, dim in dimensions.items():
             metric.add_dimension(name=key, value=dim)
+
+
+def lambda_context(context: Any) -> Any:
+    """The Lambda context, completed when a caller (a local script, a test) passes ``None``
+    or a partial one: Powertools reads these attributes before our code runs."""
+    required = ("function_name", "memory_limit_in_mb", "invoked_function_arn", "aws_request_id")
+    if context is not None and all(hasattr(context, name) for name in required):
+        return context
+    import uuid
+    from types import SimpleNamespace
+
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", SERVICE)
+    defaults = {
+        "function_name": name,
+        "memory_limit_in_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")),
+        "invoked_function_arn": getattr(context, "invoked_function_arn", None) or name,
+        "aws_request_id": str(uuid.uuid4()),
+        "function_version": "$LATEST",
+    }
+    return SimpleNamespace(**{k: getattr(context, k, v) for k, v in defaults.items()})

@@ -146,7 +146,8 @@ def _command(form: dict[str, str], request_id: str, app: Any) -> dict[str, Any]:
         response_url=form.get("response_url") or None,
         request_id=request_id,
     )
-    _enqueue(job, app)
+    if not _enqueue(job, app):
+        return _inline(job)
     verb = {"create": "Launching", "extend": "Extending", "destroy": "Destroying"}[command.verb]
     return messages.answer(
         f"{verb} your bastion in {served}… I'll post the result here and in a direct message."
@@ -188,18 +189,44 @@ def _interaction(payload: dict[str, Any], request_id: str, app: Any) -> dict[str
             replace_original=True,
             request_id=request_id,
         )
-        _enqueue(job, app)
+        if not _enqueue(job, app):
+            return _inline(job)
         return messages.answer(f"{verb.capitalize()}ing {instance_id}…")
     return {}
 
 
-def _enqueue(job: SlackJob, app: Any) -> None:
-    """Hand the slow work to an async invocation of this very function."""
-    context = app.lambda_context
-    wiring.self_invoker().invoke_async(
-        context.invoked_function_arn, {"slack_job": job.model_dump(mode="json")}
-    )
+def _enqueue(job: SlackJob, app: Any) -> bool:
+    """Hand the slow work to an async invocation of this very function. False when that is
+    impossible (no function ARN, Invoke refused): the caller then does the work inline."""
+    function_arn = getattr(app.lambda_context, "invoked_function_arn", None)
+    if not isinstance(function_arn, str) or not function_arn:
+        logger.warning("no function ARN in the Lambda context; doing the work inline")
+        return False
+    try:
+        wiring.self_invoker().invoke_async(function_arn, {"slack_job": job.model_dump(mode="json")})
+    except Exception as e:
+        count("SelfInvokeFailures")
+        logger.error(
+            "async self-invocation failed; doing the work inline (check lambda:InvokeFunction "
+            "on this function)",
+            extra={"error": repr(e)},
+        )
+        return False
     logger.info(
         "slack job queued",
         extra={"verb": job.verb, "request_id": job.request_id, "user_id": job.user_id},
     )
+    return True
+
+
+def _inline(job: SlackJob) -> dict[str, Any]:
+    """Degraded path: run the job now and answer with its result."""
+    from bastion_orchestrator.app import slack_jobs
+
+    result = slack_jobs.run(job)
+    if result.get("success"):
+        return messages.answer(
+            f"Done: {job.verb} {result.get('instance_id')}, expires {result.get('expires_at')}. "
+            "Details in your direct messages."
+        )
+    return messages.error_answer(str(result.get("message")), _environment())

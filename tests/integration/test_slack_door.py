@@ -316,3 +316,20 @@ def test_clock_is_what_the_window_uses(aws, slack, clock, lambda_context, lambda
         timestamp=int((clock() - timedelta(minutes=4)).timestamp()),
     )
     assert handler.lambda_handler(event, lambda_context)["statusCode"] == 200
+
+
+def test_when_self_invocation_fails_the_work_is_done_inline(aws, slack, clock, lambda_context):
+    # Given no way to invoke the function asynchronously (here: moto has no such function)
+    status, body = send(
+        lambda_context, clock, slash_command("bastion create", response_url=slack.response_url)
+    )
+    # Then the bastion is still launched and the answer carries the result
+    assert status == 200 and body["text"].startswith("Done: create i-")
+    assert len(aws.running()) == 1
+
+
+def test_handlers_tolerate_a_missing_context(aws, clock):
+    import auto_terminate
+
+    assert handler.lambda_handler({"action": "list"}, None)["success"] is True
+    assert auto_terminate.lambda_handler({"action": "sweep"}, None)["success"] is True
