@@ -1,0 +1,718 @@
+"""The module's IAM and the code cannot drift apart.
+
+The module is applied to a local moto server (the fixtures of ``test_module_apply``), then
+every action of the real handlers runs with the environment Terraform gave each function:
+create, status, extend (with a fired schedule to re-create), list, destroy (twice) on the
+orchestrator; warn, terminate, sweep on the auto-terminator. AMI_ID is unset, so the default
+image is read from the public SSM parameter; SLACK_SECRET_ARN points at the example's
+secret, so the notifier reads it. Every botocore call made meanwhile is recorded, the
+Powertools parameter providers' own clients included (``BaseClient._make_api_call`` is
+wrapped, so no client escapes).
+
+Each call becomes the IAM requests AWS would authorise, with the implicit ones added:
+``iam:PassRole`` for the instance profile's role (RunInstances) and the scheduler role
+(CreateSchedule/UpdateSchedule), ``ec2:CreateTags`` for tags on create. Then, against the
+policies moto holds for each function's role:
+
+- every action is allowed by some Allow statement (Action wildcards, case-insensitive);
+- every request is allowed with its resource ARN and the condition keys the request carries
+  (request tags, resource tags read just before the call, instance type, IMDS tokens,
+  encryption, passed-to service...): a small evaluator of the operators the module uses;
+- no Allow statement grants a destructive action on ``Resource: "*"`` without a tag condition.
+
+moto evaluates no IAM; this is the static check the style guide asks for, fed by real calls.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.terraform import test_module_apply as applied
+
+pytestmark = pytest.mark.terraform
+
+# The module applied once for this file (module scope, the fixtures of test_module_apply).
+moto_endpoint = applied.moto_endpoint
+deployed = applied.deployed
+
+DESTRUCTIVE = ("ec2:TerminateInstances", "ec2:CreateTags", "ec2:DeleteTags", "scheduler:Delete*")
+# Operations whose IAM action has another name.
+ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+# Calls that act on existing instances: their tags are read just before, for ResourceTag keys.
+TAGGED_INSTANCE_CALLS = {"TerminateInstances", "CreateTags", "DeleteTags"}
+
+
+# --------------------------------------------------------------------------- recording
+@dataclass
+class Call:
+    service: str  # the IAM prefix (botocore signing name)
+    operation: str
+    params: dict[str, Any]
+    instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class Recorder:
+    """Wraps ``BaseClient._make_api_call``: every client of this process, whoever built it."""
+
+    def __init__(self, tag_lookup: Callable[[list[str]], dict[str, dict[str, str]]]) -> None:
+        self.calls: list[Call] = []
+        self._lookup = tag_lookup
+        self._active = False
+        self._busy = threading.local()
+        self._thread = threading.get_ident()
+
+    @contextmanager
+    def installed(self) -> Iterator[Recorder]:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call  # type: ignore[attr-defined]
+        recorder = self
+
+        def spy(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if (
+                recorder._active
+                and threading.get_ident() == recorder._thread
+                and not getattr(recorder._busy, "on", False)
+            ):
+                model = client.meta.service_model
+                call = Call(
+                    model.signing_name or model.endpoint_prefix,
+                    operation_name,
+                    json.loads(json.dumps(api_params, default=str)),
+                )
+                if call.service == "ec2" and operation_name in TAGGED_INSTANCE_CALLS:
+                    ids = [
+                        i
+                        for i in [
+                            *api_params.get("InstanceIds", []),
+                            *api_params.get("Resources", []),
+                        ]
+                        if str(i).startswith("i-")
+                    ]
+                    recorder._busy.on = True
+                    try:
+                        call.instance_tags = recorder._lookup(ids)
+                    finally:
+                        recorder._busy.on = False
+                recorder.calls.append(call)
+            return original(client, operation_name, api_params)
+
+        BaseClient._make_api_call = spy  # type: ignore[attr-defined]
+        try:
+            yield self
+        finally:
+            BaseClient._make_api_call = original  # type: ignore[attr-defined]
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        self._active = True
+        try:
+            yield
+        finally:
+            self._active = False
+
+
+# ------------------------------------------------------------------- IAM requests
+@dataclass(frozen=True)
+class Need:
+    """One authorisation AWS makes: an action on a resource, with the request's context."""
+
+    action: str
+    resource: str | None  # None: this test does not model the resource (action-only check)
+    context: tuple[tuple[str, tuple[str, ...]], ...]
+    why: str
+
+    def ctx(self) -> dict[str, list[str]]:
+        return {k.lower(): list(v) for k, v in self.context}
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={list(v)}" for k, v in self.context)
+        return f"{self.action} on {self.resource or '(any resource)'} [{shown}] ({self.why})"
+
+
+def _ctx(**groups: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out: dict[str, tuple[str, ...]] = {}
+    for group in groups.values():
+        for key, value in group.items():
+            if value is None:
+                continue
+            values = value if isinstance(value, list | tuple) else [value]
+            out[key] = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+    return tuple(sorted(out.items()))
+
+
+def _request_tags(tags: list[dict[str, str]]) -> dict[str, Any]:
+    ctx: dict[str, Any] = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in tags}
+    ctx["aws:TagKeys"] = [t["Key"] for t in tags]
+    return ctx
+
+
+def _resource_tags(tags: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tags.items():
+        out[f"ec2:ResourceTag/{key}"] = value
+        out[f"aws:ResourceTag/{key}"] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Account:
+    partition: str
+    region: str
+    account_id: str
+    instance_profile_role: Callable[[str], str]
+
+    def ec2(self, resource: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:{resource}"
+
+
+def needs_of(call: Call, account: Account, ami_from_public_parameter: bool) -> list[Need]:
+    op, p, a = call.operation, call.params, account
+    action = ACTION_NAMES.get((call.service, op), f"{call.service}:{op}")
+    why = f"{call.service}.{op}"
+    if call.service == "ec2" and op == "RunInstances":
+        return _run_instances_needs(p, a, ami_from_public_parameter)
+    if call.service == "ec2" and op in TAGGED_INSTANCE_CALLS:
+        ids = p.get("InstanceIds") or p.get("Resources") or []
+        extra = _request_tags(p.get("Tags", [])) if op != "TerminateInstances" else {}
+        return [
+            Need(
+                action,
+                a.ec2(f"instance/{i}"),
+                _ctx(r=_resource_tags(call.instance_tags.get(i, {})), q=extra),
+                why,
+            )
+            for i in ids
+        ]
+    if call.service == "ec2" and op.startswith("Describe"):
+        return [Need(action, "*", (), why)]
+    if call.service == "scheduler":
+        if op == "ListSchedules":
+            return [Need(action, "*", (), why)]
+        arn = (
+            f"arn:{a.partition}:scheduler:{a.region}:{a.account_id}:schedule/"
+            f"{p.get('GroupName') or 'default'}/{p['Name']}"
+        )
+        out = [Need(action, arn, (), why)]
+        role = (p.get("Target") or {}).get("RoleArn")
+        if op in {"CreateSchedule", "UpdateSchedule"} and role:
+            passed = {"iam:PassedToService": "scheduler.amazonaws.com"}
+            out.append(Need("iam:PassRole", role, _ctx(p=passed), f"{why} Target.RoleArn"))
+        return out
+    if call.service == "ssm" and op in {"GetParameter", "GetParameters"}:
+        names = p.get("Names") or [p["Name"]]
+        return [Need(action, _parameter_arn(n, a), (), why) for n in names]
+    if call.service == "ssm" and op.startswith("Describe"):
+        return [Need(action, "*", (), why)]
+    if call.service == "secretsmanager" and op == "GetSecretValue":
+        return [Need(action, p["SecretId"], (), why)]
+    if call.service == "lambda" and op == "Invoke":
+        return [Need(action, p["FunctionName"], (), why)]
+    return [Need(action, None, (), why + " (resource not modelled)")]
+
+
+def _parameter_arn(name: str, a: Account) -> str:
+    if name.startswith("arn:"):
+        return name
+    public = name.startswith("/aws/service/")
+    owner = "" if public else a.account_id
+    return f"arn:{a.partition}:ssm:{a.region}:{owner}:parameter/{name.lstrip('/')}"
+
+
+def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> list[Need]:
+    why = "ec2.RunInstances"
+    tags = {s["ResourceType"]: s.get("Tags", []) for s in p.get("TagSpecifications", [])}
+    nics = p.get("NetworkInterfaces", [])
+    subnets = [n["SubnetId"] for n in nics if n.get("SubnetId")] + (
+        [p["SubnetId"]] if p.get("SubnetId") else []
+    )
+    groups = [g for n in nics for g in n.get("Groups", [])] + p.get("SecurityGroupIds", [])
+    profile = p.get("IamInstanceProfile") or {}
+    profile_arn = profile.get("Arn") or (
+        f"arn:{a.partition}:iam::{a.account_id}:instance-profile/{profile['Name']}"
+        if profile.get("Name")
+        else None
+    )
+    metadata = p.get("MetadataOptions") or {}
+    root: dict[str, Any] = next((b.get("Ebs", {}) for b in p.get("BlockDeviceMappings", [])), {})
+
+    needs = [
+        Need(
+            "ec2:RunInstances",
+            a.ec2("instance/*"),
+            _ctx(
+                t=_request_tags(tags.get("instance", [])),
+                c={
+                    "ec2:InstanceType": p.get("InstanceType"),
+                    "ec2:MetadataHttpTokens": metadata.get("HttpTokens"),
+                    "ec2:InstanceProfile": profile_arn,
+                    "ec2:RootDeviceType": "ebs",
+                },
+            ),
+            why + " instance",
+        ),
+        Need(
+            "ec2:RunInstances",
+            a.ec2("volume/*"),
+            _ctx(
+                t=_request_tags(tags.get("volume", [])),
+                c={
+                    "ec2:Encrypted": bool(root.get("Encrypted", False)),
+                    "ec2:VolumeType": root.get("VolumeType"),
+                    "ec2:VolumeSize": root.get("VolumeSize"),
+                },
+            ),
+            why + " root volume",
+        ),
+        Need(
+            "ec2:RunInstances",
+            a.ec2("network-interface/*"),
+            _ctx(c={"ec2:Subnet": [a.ec2(f"subnet/{s}") for s in subnets]}),
+            why + " network interface",
+        ),
+        *(Need("ec2:RunInstances", a.ec2(f"subnet/{s}"), (), why + " subnet") for s in subnets),
+        *(
+            Need("ec2:RunInstances", a.ec2(f"security-group/{g}"), (), why + " security group")
+            for g in groups
+        ),
+        Need(
+            "ec2:RunInstances",
+            f"arn:{a.partition}:ec2:{a.region}::image/{p['ImageId']}",
+            # Without AMI_ID the image is the public AL2023 parameter's: Amazon's own.
+            _ctx(c={"ec2:Owner": "amazon" if public_ami else None}),
+            why + " image",
+        ),
+    ]
+    for kind in ("instance", "volume"):
+        if tags.get(kind):
+            needs.append(
+                Need(
+                    "ec2:CreateTags",
+                    a.ec2(f"{kind}/*"),
+                    _ctx(t=_request_tags(tags[kind]), c={"ec2:CreateAction": "RunInstances"}),
+                    f"{why} TagSpecifications ({kind})",
+                )
+            )
+    if profile_arn:
+        needs.append(
+            Need(
+                "iam:PassRole",
+                a.instance_profile_role(profile_arn),
+                _ctx(c={"iam:PassedToService": "ec2.amazonaws.com"}),
+                f"{why} IamInstanceProfile",
+            )
+        )
+    return needs
+
+
+# ------------------------------------------------------------------- evaluation
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _action_matches(patterns: list[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(pat).lower()) for pat in patterns)
+
+
+def _resource_matches(patterns: list[str], resource: str | None) -> bool:
+    if resource is None:
+        return True
+    return any(fnmatch.fnmatchcase(resource, str(pat)) for pat in patterns)
+
+
+_BASE_OPS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
+    # operator: (does one request value match one policy value, negated)
+    "StringEquals": (lambda v, p: v == p, False),
+    "StringNotEquals": (lambda v, p: v == p, True),
+    "StringEqualsIgnoreCase": (lambda v, p: v.lower() == p.lower(), False),
+    "StringLike": (fnmatch.fnmatchcase, False),
+    "StringNotLike": (fnmatch.fnmatchcase, True),
+    "ArnEquals": (fnmatch.fnmatchcase, False),
+    "ArnLike": (fnmatch.fnmatchcase, False),
+    "ArnNotEquals": (fnmatch.fnmatchcase, True),
+    "ArnNotLike": (fnmatch.fnmatchcase, True),
+    "Bool": (lambda v, p: v.lower() == p.lower(), False),
+}
+
+
+def _condition_holds(operator: str, key: str, wanted: list[str], ctx: dict[str, list[str]]) -> bool:
+    qualifier, _, op = operator.rpartition(":")
+    if_exists = op.endswith("IfExists")
+    op = op.removesuffix("IfExists")
+    if op not in _BASE_OPS:
+        raise AssertionError(f"condition operator {operator} is not modelled by this test")
+    match, negated = _BASE_OPS[op]
+    values = ctx.get(key.lower())
+    if qualifier == "ForAllValues":
+        if not values:
+            return True
+        return all(negated ^ any(match(v, str(w)) for w in wanted) for v in values)
+    if qualifier == "ForAnyValue":
+        if not values:
+            return False
+        return any(negated ^ any(match(v, str(w)) for w in wanted) for v in values)
+    if values is None:
+        return if_exists or negated
+    hit = any(match(v, str(w)) for v in values for w in wanted)
+    return not hit if negated else hit
+
+
+def _unmet(statement: dict[str, Any], need: Need) -> list[str]:
+    """The conditions of a statement that this request does not satisfy."""
+    ctx = need.ctx()
+    unmet = []
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, wanted in pairs.items():
+            if not _condition_holds(operator, key, [str(w) for w in _list(wanted)], ctx):
+                got = ctx.get(key.lower())
+                shown = "absent from the request" if got is None else f"request has {got}"
+                unmet.append(f"{operator} {key} {_list(wanted)} ({shown})")
+    return unmet
+
+
+def _covers_action(statement: dict[str, Any], action: str) -> bool:
+    if "Action" in statement:
+        return _action_matches(_list(statement["Action"]), action)
+    return not _action_matches(_list(statement.get("NotAction", [])), action)
+
+
+def _covers_resource(statement: dict[str, Any], resource: str | None) -> bool:
+    if "Resource" in statement:
+        return _resource_matches(_list(statement["Resource"]), resource)
+    if resource is None:
+        return True
+    return not _resource_matches(_list(statement.get("NotResource", [])), resource)
+
+
+def _allows(statements: list[dict[str, Any]], need: Need) -> tuple[bool, list[str]]:
+    """(allowed, why not): an explicit Deny in the role's own policies wins."""
+    near: list[str] = []
+    allowed = False
+    for s in statements:
+        if not (_covers_action(s, need.action) and _covers_resource(s, need.resource)):
+            continue
+        unmet = _unmet(s, need)
+        if s.get("Effect") == "Deny" and not unmet:
+            return False, [f"denied by {s.get('Sid', '(no Sid)')}"]
+        if s.get("Effect") == "Allow":
+            if not unmet:
+                allowed = True
+            else:
+                near.append(f"{s.get('Sid', '(no Sid)')}: " + "; ".join(unmet))
+    return allowed, near
+
+
+# ---------------------------------------------------------------------- fixtures
+@dataclass
+class Exercised:
+    calls: dict[str, list[Call]]
+    policies: dict[str, list[dict[str, Any]]]
+    account: Account
+    env: dict[str, dict[str, str]]
+    responses: dict[str, dict[str, Any]]
+    function_arns: dict[str, str]
+
+    def needs(self, function: str) -> list[Need]:
+        public_ami = "AMI_ID" not in self.env[function]
+        seen: dict[Need, None] = {}
+        for call in self.calls[function]:
+            for need in needs_of(call, self.account, public_ami):
+                seen.setdefault(need, None)
+        return list(seen)
+
+
+def _policies_of(iam: Any, role_arn: str) -> list[dict[str, Any]]:
+    """Every statement of the role: inline policies and attached managed ones, from moto."""
+    role = role_arn.rsplit("/", 1)[-1]
+    documents: list[Any] = [
+        iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    ]
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(
+            iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)[
+                "PolicyVersion"
+            ]["Document"]
+        )
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        statements.extend(_list(parsed["Statement"]))
+    return statements
+
+
+@pytest.fixture(scope="module")
+def exercised(deployed: applied.Deployed) -> Iterator[Exercised]:
+    """The whole lifecycle, once for every test of this file."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # As test_module_apply's deployed_env: dummy credentials, the moto server's endpoint
+        monkeypatch.setenv("AWS_ENDPOINT_URL", deployed.endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", applied.REGION)
+        monkeypatch.setenv("AWS_REGION", applied.REGION)
+        env = {
+            "orchestrator": deployed.environment("orchestrator_function_name"),
+            "auto_terminate": deployed.environment("auto_terminate_function_name"),
+        }
+        try:
+            yield _exercise(deployed, env, monkeypatch)
+        finally:
+            from bastion_orchestrator.app import wiring
+
+            wiring.reset()
+
+
+def _exercise(
+    deployed: applied.Deployed, env: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> Exercised:
+    from botocore.stub import Stubber
+
+    import auto_terminate
+    import handler
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.aws import clients
+    from bastion_orchestrator.clock import parse_iso, system_clock
+    from tests.conftest import FakeLambdaContext
+
+    lambda_context: Any = FakeLambdaContext()
+
+    ec2 = deployed.client("ec2")
+    iam = deployed.client("iam")
+    scheduler = deployed.client("scheduler")
+    lambda_client = deployed.client("lambda")
+    configs = {
+        fn: lambda_client.get_function_configuration(FunctionName=deployed.outputs[out])
+        for fn, out in (
+            ("orchestrator", "orchestrator_function_name"),
+            ("auto_terminate", "auto_terminate_function_name"),
+        )
+    }
+    roles = {fn: str(config["Role"]) for fn, config in configs.items()}
+    function_arns = {fn: str(config["FunctionArn"]) for fn, config in configs.items()}
+    policies = {fn: _policies_of(iam, arn) for fn, arn in roles.items()}
+    # arn:<partition>:lambda:<region>:<account>:function:<name>
+    _, partition, _, region, account_id, *_ = env["orchestrator"][
+        "AUTO_TERMINATE_LAMBDA_ARN"
+    ].split(":")
+
+    def profile_role(profile_arn: str) -> str:
+        name = profile_arn.rsplit("/", 1)[-1]
+        found = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+        return str(found[0]["Arn"]) if found else f"(instance profile {name} has no role)"
+
+    def instance_tags(ids: list[str]) -> dict[str, dict[str, str]]:
+        if not ids:
+            return {}
+        reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        return {
+            i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+            for r in reservations
+            for i in r["Instances"]
+        }
+
+    account = Account(partition, region, account_id, profile_role)
+    calls: dict[str, list[Call]] = {"orchestrator": [], "auto_terminate": []}
+    responses: dict[str, dict[str, Any]] = {}
+    recorder = Recorder(instance_tags)
+    group = env["orchestrator"]["SCHEDULE_GROUP"]
+    prefix = f"{env['orchestrator']['PROJECT_NAME']}-{env['orchestrator']['ENVIRONMENT']}-"
+
+    def orchestrate(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with recorder.recording():
+            response = handler.lambda_handler(payload, lambda_context)
+        assert response["success"] is True, (name, response)
+        responses[name] = response
+        return response
+
+    def terminator(name: str, event: dict[str, Any], at: datetime) -> dict[str, Any]:
+        wiring.set_clock(lambda: at)
+        with recorder.recording():
+            response = auto_terminate.lambda_handler(event, lambda_context)
+        responses[name] = response
+        return response
+
+    assert "AMI_ID" not in env["orchestrator"], "the public SSM parameter read must happen"
+    assert env["auto_terminate"].get("SLACK_SECRET_ARN"), "the Slack secret read must happen"
+
+    with recorder.installed():
+        try:
+            # Given the orchestrator's deployed environment
+            applied._use(env["orchestrator"], monkeypatch)
+            ssm_stub = Stubber(clients.ssm())
+            ssm_stub.add_response(
+                "describe_instance_information",
+                {"InstanceInformationList": [{"InstanceId": "i-0", "PingStatus": "Online"}]},
+            )
+            ssm_stub.activate()
+
+            # When every orchestrator action runs
+            first = orchestrate("create", {"action": "create", "user_id": "U1", "username": "a"})
+            iid = first["instance_id"]
+            orchestrate("status", {"action": "status", "instance_id": iid, "user_id": "U1"})
+            # a fired warning schedule: extend must re-create it (UpdateSchedule, CreateSchedule)
+            scheduler.delete_schedule(Name=f"{prefix}{iid}-warning", GroupName=group)
+            orchestrate("extend", {"action": "extend", "instance_id": iid})
+            orchestrate("list", {"action": "list"})
+            orchestrate("destroy", {"action": "destroy", "instance_id": iid})
+            orchestrate("destroy again", {"action": "destroy", "instance_id": iid})
+            warned = orchestrate("create 2", {"action": "create", "user_id": "U2", "username": "b"})
+            swept = orchestrate("create 3", {"action": "create", "user_id": "U3", "username": "c"})
+            ssm_stub.deactivate()
+            calls["orchestrator"] = recorder.calls
+            recorder.calls = []
+
+            # When every auto-terminator event runs, in its own deployed environment
+            applied._use(env["auto_terminate"], monkeypatch)
+            expiry = parse_iso(warned["expires_at"])
+            assert expiry is not None
+            warn_at = expiry - timedelta(minutes=20)
+            due = {"action": "warn", "instance_id": warned["instance_id"]}
+            assert terminator("warn", due, warn_at)["outcome"] == "warned"
+            assert terminator("warn again", due, warn_at)["outcome"] == "already_warned"
+            end = {"action": "terminate", "instance_id": warned["instance_id"]}
+            assert terminator("terminate", end, expiry + timedelta(minutes=1))["outcome"] == (
+                "terminated"
+            )
+            assert terminator("terminate again", end, expiry + timedelta(minutes=2))["outcome"] in {
+                "already_gone"
+            }
+            late = parse_iso(swept["expires_at"])
+            assert late is not None
+            sweep = terminator("sweep", {"action": "sweep"}, late + timedelta(minutes=5))
+            assert sweep["outcome"] == "swept" and sweep["terminated"] == 1, sweep
+            calls["auto_terminate"] = recorder.calls
+        finally:
+            wiring.set_clock(system_clock)
+
+    return Exercised(calls, policies, account, env, responses, function_arns)
+
+
+def _actions(needs: list[Need]) -> list[str]:
+    return sorted({n.action for n in needs})
+
+
+# -------------------------------------------------------------------------- tests
+def test_every_action_the_code_calls_is_allowed_for_its_function(exercised: Exercised) -> None:
+    # Given every AWS call each function made through the whole lifecycle
+    missing: list[str] = []
+    for function, statements in exercised.policies.items():
+        needs = exercised.needs(function)
+        called = _actions(needs)
+        # Then the paths the brief names were really taken (otherwise coverage means nothing)
+        expected = {
+            "orchestrator": {
+                "ec2:DescribeInstances",
+                "ec2:RunInstances",
+                "ec2:CreateTags",
+                "ec2:TerminateInstances",
+                "iam:PassRole",
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+                "ssm:GetParameter",
+                "ssm:DescribeInstanceInformation",
+            },
+            "auto_terminate": {
+                "ec2:DescribeInstances",
+                "ec2:CreateTags",
+                "ec2:TerminateInstances",
+                "scheduler:DeleteSchedule",
+                "scheduler:ListSchedules",
+                "secretsmanager:GetSecretValue",
+            },
+        }[function]
+        assert expected <= set(called), (function, sorted(expected - set(called)))
+        allow = [s for s in statements if s.get("Effect") == "Allow"]
+        # And each IAM action is allowed by at least one Allow statement of its role
+        missing.extend(
+            f"{function} role is missing an Allow for {action}"
+            for action in called
+            if not any(_covers_action(s, action) for s in allow)
+        )
+    assert not missing, "\n".join(missing)
+
+
+def test_every_request_is_allowed_with_its_resource_and_conditions(exercised: Exercised) -> None:
+    # Given the IAM requests behind every call, with their resources and condition keys
+    problems: list[str] = []
+    for function, statements in exercised.policies.items():
+        for need in exercised.needs(function):
+            # When the role's statements are evaluated for it
+            allowed, near = _allows(statements, need)
+            # Then some statement allows it (near misses name the failing condition)
+            if not allowed:
+                detail = "\n      ".join(near) or "no statement matches action and resource"
+                problems.append(f"{function} role does not allow {need.describe()}\n      {detail}")
+    assert not problems, "missing permissions:\n  " + "\n  ".join(problems)
+
+
+def test_contract_paths_not_taken_by_direct_payloads_are_allowed(exercised: Exercised) -> None:
+    # Given what the contract promises beyond direct payloads: the Slack door reads the
+    # signing secret and hands slow work to an asynchronous self-invocation
+    env = exercised.env["orchestrator"]
+    a = exercised.account
+    orchestrator_arn = f"arn:{a.partition}:lambda:{a.region}:{a.account_id}:function:" + (
+        env["AUTO_TERMINATE_LAMBDA_ARN"]
+        .rsplit(":", 1)[-1]
+        .replace("-auto-terminate", "-orchestrator")
+    )
+    needs = [
+        Need("secretsmanager:GetSecretValue", env["SLACK_SECRET_ARN"], (), "Slack door signature"),
+        Need("lambda:InvokeFunction", orchestrator_arn, (), "Slack door self-invocation"),
+    ]
+    # Then the orchestrator's role allows them
+    problems = [
+        f"orchestrator role does not allow {n.describe()}"
+        for n in needs
+        if not _allows(exercised.policies["orchestrator"], n)[0]
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_destructive_actions_never_on_every_resource_without_a_tag_condition(
+    exercised: Exercised,
+) -> None:
+    offending: list[str] = []
+    for function, statements in exercised.policies.items():
+        for s in statements:
+            if s.get("Effect") != "Allow":
+                continue
+            actions = [str(x) for x in _list(s.get("Action", []))]
+            destructive = [
+                d
+                for d in DESTRUCTIVE
+                if any(
+                    fnmatch.fnmatchcase(d.lower(), a.lower())
+                    or fnmatch.fnmatchcase(a.lower(), d.lower())
+                    for a in actions
+                )
+            ] + ([f"NotAction {s['NotAction']}"] if "NotAction" in s else [])
+            if not destructive:
+                continue
+            everywhere = "NotResource" in s or any(
+                r == "*" or r.endswith(":*") for r in map(str, _list(s.get("Resource", [])))
+            )
+            tag_keys = [
+                key
+                for pairs in (s.get("Condition") or {}).values()
+                for key in pairs
+                if "resourcetag/" in key.lower()
+            ]
+            if everywhere and not tag_keys:
+                offending.append(
+                    f"{function}: {s.get('Sid', '(no Sid)')} allows {destructive} on "
+                    f"{s.get('Resource', s.get('NotResource'))} without a ResourceTag condition"
+                )
+    assert not offending, "\n".join(offending)
