@@ -8,7 +8,9 @@ Rules come from ``domain``; AWS arrives through the ports. Calls per action (war
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +26,14 @@ from bastion_orchestrator.domain.bastion import (
     extended_expiry,
     initial_expiry,
 )
-from bastion_orchestrator.domain.ports import Instances, LaunchSpec, Schedules, SessionActivity
+from bastion_orchestrator.domain.ports import (
+    Instances,
+    LaunchSpec,
+    NoSlots,
+    Schedules,
+    SessionActivity,
+    Slots,
+)
 from bastion_orchestrator.errors import (
     BastionError,
     CapacityUnavailable,
@@ -32,6 +41,7 @@ from bastion_orchestrator.errors import (
     InternalError,
     InvalidRequest,
     LaunchRejected,
+    LimitExceeded,
     NoCapacity,
     NotFound,
 )
@@ -39,6 +49,10 @@ from bastion_orchestrator.observability import audit, count, logger
 from models import Create, Destroy, Extend, ListBastions, Status
 
 WARNING_FLOOR = timedelta(minutes=1)
+# A claimed slot without a launched instance frees itself after this (a crashed launch).
+PENDING_LEASE = timedelta(minutes=5)
+# A concurrent create polls this long for the other request's instance before giving up.
+IN_FLIGHT_POLL = (0.5, 1.0, 1.5)
 
 
 def warning_time(expires_at: datetime, rules: Lifetime, now: datetime) -> datetime:
@@ -60,6 +74,8 @@ class Orchestrator:
     sessions: SessionActivity
     clock: Clock
     region: str | None
+    slots: Slots = field(default_factory=NoSlots)
+    sleep: Callable[[float], None] = time.sleep
 
     # ----------------------------------------------------------------- create
     def create(self, req: Create, *, request_id: str) -> dict[str, Any]:
@@ -90,8 +106,28 @@ class Orchestrator:
         image = s.ami_id or self.instances.latest_image()
         expires = initial_expiry(now, self.rules)
         tags = self._tags(req, now, expires)
-        bastion, notes = self._launch(req, image, subnets, tags, request_id)
+        token = client_token(s.project_name, s.environment, req.user_id, request_id)
+        slot, concurrent = self._claim(req.user_id, token, now)
+        if concurrent is not None:
+            audit(
+                "bastion reused (concurrent create)",
+                actor=req.user_id,
+                action="create",
+                instance_id=concurrent.instance_id,
+            )
+            return {**self._view(concurrent, now), "existing": True}
+        if slot is None:
+            raise LimitExceeded(
+                f"A bastion is already being launched for {req.user_id}; it appears in a few "
+                "seconds. Check with the status action instead of creating again.",
+            )
+        try:
+            bastion, notes = self._launch(req, image, subnets, tags, token)
+        except BaseException:
+            self.slots.release(req.user_id, token=token)
+            raise
         bastion = replace(bastion, tags=tags)
+        self.slots.record(req.user_id, slot, token, bastion.instance_id, now + self.rules.maximum)
         try:
             self.schedules.put(
                 bastion.instance_id, expires, warning_time(expires, self.rules, now), new=True
@@ -143,7 +179,7 @@ class Orchestrator:
         image: str,
         subnets: tuple[str, ...],
         tags: dict[str, str],
-        request_id: str,
+        token: str,
     ) -> tuple[Bastion, list[str]]:
         s = self.settings
         tried: list[str] = []
@@ -157,9 +193,7 @@ class Orchestrator:
                 security_group_id=s.bastion_security_group_id or "",
                 instance_profile=s.iam_instance_profile,
                 tags=tags,
-                client_token=client_token(
-                    s.project_name, s.environment, req.user_id, request_id, subnet
-                ),
+                client_token=client_token(token, subnet),
             )
             try:
                 bastion = self.instances.launch(spec)
@@ -208,6 +242,25 @@ class Orchestrator:
             subnets_tried=tried,
         )
 
+    def _claim(self, user_id: str, token: str, now: datetime) -> tuple[int | None, Bastion | None]:
+        """A launch slot for this request, or the bastion a concurrent create launched.
+
+        A slot whose bastion is gone (terminated by hand, say) is freed and claimed; one still
+        being launched is polled briefly for its instance.
+        """
+        for delay in (0.0, *IN_FLIGHT_POLL):
+            if delay:
+                self.sleep(delay)
+            slot = self.slots.acquire(user_id, token, until=now + PENDING_LEASE, now=now)
+            if slot is not None:
+                return slot, None
+            for instance_id in self.slots.holders(user_id):
+                bastion = self.instances.get(instance_id)
+                if bastion is not None and bastion.is_active:
+                    return None, bastion
+                self.slots.release(user_id, instance_id=instance_id)
+        return None, None
+
     def _abandon(self, bastion: Bastion, actor: str, cause: Exception) -> None:
         """Scheduling failed after launch: no bastion may live without its termination."""
         count("ScheduleFailures")
@@ -226,6 +279,7 @@ class Orchestrator:
             )
         try:
             self.schedules.remove(bastion.instance_id)
+            self.slots.release(actor, instance_id=bastion.instance_id)
         except Exception:
             logger.exception("could not delete the half-created schedules; the sweep will")
         audit("bastion abandoned", actor=actor, action="create", instance_id=bastion.instance_id)
@@ -287,6 +341,8 @@ class Orchestrator:
             return {**self._view(bastion, now), "state": bastion.state, "already_terminated": True}
         previous = self.instances.terminate([bastion.instance_id]).get(bastion.instance_id)
         self.schedules.remove(bastion.instance_id)
+        if bastion.user_id:
+            self.slots.release(bastion.user_id, instance_id=bastion.instance_id)
         if previous not in GONE_STATES:
             count("BastionsTerminated", cause="destroy")
         audit(

@@ -13,7 +13,7 @@ handler re-reads the bastion and acts on what it finds:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -26,7 +26,15 @@ from bastion_orchestrator.domain.bastion import (
     Tag,
     warning_due,
 )
-from bastion_orchestrator.domain.ports import Instances, Notice, Notifier, Schedules
+from bastion_orchestrator.domain.ports import (
+    Instances,
+    NoSlots,
+    Notice,
+    Notifier,
+    Schedules,
+    SessionActivity,
+    Slots,
+)
 from bastion_orchestrator.observability import audit, count, logger
 
 WARNING_TOLERANCE: Final = timedelta(minutes=2)
@@ -55,6 +63,9 @@ class Reaper:
     schedules: Schedules
     notifier: Notifier
     clock: Clock
+    slots: Slots = field(default_factory=NoSlots)
+    sessions: SessionActivity | None = None
+    idle: timedelta | None = None  # IDLE_MINUTES: reap bastions without a session this long
 
     def warn(self, instance_id: str) -> dict[str, Any]:
         bastion = self.instances.get(instance_id)
@@ -120,6 +131,26 @@ class Reaper:
         return result
 
     # ----------------------------------------------------------------- helpers
+    def _idle(self, candidates: list[_Doomed], now: datetime) -> list[_Doomed]:
+        """Candidates with no open SSM session and none that ended within IDLE_MINUTES."""
+        if not candidates or self.sessions is None or self.idle is None:
+            return []
+        in_use = self.sessions.active_targets()
+        idle = []
+        for item in candidates:
+            if item.instance_id in in_use:
+                continue
+            last = self.sessions.last_session_end(item.instance_id) or item.created_at
+            if last <= now - self.idle:
+                idle.append(item)
+        return idle
+
+    def _terminate_in_batches(self, doomed: list[_Doomed], cause: str, now: datetime) -> int:
+        terminated = 0
+        for start in range(0, len(doomed), TERMINATE_BATCH):
+            terminated += self._terminate(doomed[start : start + TERMINATE_BATCH], cause, now)
+        return terminated
+
     def _terminate(self, doomed: Sequence[_Doomed], cause: str, now: datetime) -> int:
         """Terminate, then tell once: only instances EC2 saw alive before this call."""
         previous = self.instances.terminate([d.instance_id for d in doomed])
@@ -128,6 +159,8 @@ class Reaper:
             if previous.get(item.instance_id) not in ACTIVE_STATES:
                 continue  # someone else (a retry, the sweep, a destroy) already did it
             fresh += 1
+            if item.user_id:
+                self.slots.release(item.user_id, instance_id=item.instance_id)
             lived = int((now - item.created_at).total_seconds())
             audit(
                 "bastion terminated",

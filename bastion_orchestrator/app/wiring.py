@@ -7,7 +7,7 @@ the demo call ``set_clock``. ``reset`` forgets settings, clients and cached secr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from bastion_orchestrator.aws.ssm import SsmSessions, image_resolver
 from bastion_orchestrator.clock import Clock, system_clock
 from bastion_orchestrator.config import Settings, get_settings
 from bastion_orchestrator.domain.bastion import Lifetime
-from bastion_orchestrator.domain.ports import Notifier
+from bastion_orchestrator.domain.ports import NoSlots, Notifier, Slots
 
 if TYPE_CHECKING:
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
@@ -100,6 +100,22 @@ def self_invoker() -> SelfInvoker:
     return SelfInvoker(clients.lambda_)
 
 
+@cache
+def slots() -> Slots:
+    s = get_settings()
+    if not s.idempotency_table:
+        return NoSlots()
+    from bastion_orchestrator.aws.slots import DynamoSlots
+
+    return DynamoSlots(
+        lambda: clients.client("dynamodb"),
+        table=s.idempotency_table,
+        project=s.project_name,
+        environment=s.environment,
+        per_user=s.max_bastions_per_user,
+    )
+
+
 def orchestrator() -> Orchestrator:
     s = get_settings()
     return Orchestrator(
@@ -110,6 +126,7 @@ def orchestrator() -> Orchestrator:
         sessions=SsmSessions(clients.ssm),
         clock=now,
         region=clients.ec2().meta.region_name,
+        slots=slots(),
     )
 
 
@@ -122,6 +139,9 @@ def reaper() -> Reaper:
         schedules=schedules(),
         notifier=notifier(),
         clock=now,
+        slots=slots(),
+        sessions=SsmSessions(clients.ssm),
+        idle=timedelta(minutes=s.idle_minutes) if s.idle_minutes else None,
     )
 
 
@@ -137,5 +157,6 @@ def reset() -> None:
     notifier.cache_clear()
     slack_secret_loader.cache_clear()
     self_invoker.cache_clear()
+    slots.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()

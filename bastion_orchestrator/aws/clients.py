@@ -1,8 +1,8 @@
 """boto3 clients, created once per cold start, lazily, with botocore's standard retry mode.
 
 Standard mode retries throttling (``RequestLimitExceeded``, ``ThrottlingException``) and
-transient faults with exponential backoff; the attempt cap and timeouts keep the total well
-under the functions' timeouts.
+transient faults with exponential backoff; the attempt cap and timeouts keep every call
+inside the functions' timeouts.
 
 boto3 itself is imported on first use: a refused request (bad payload, bad signature, Slack
 ``help``) never pays for it.
@@ -21,14 +21,18 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_ssm import SSMClient
 
-RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+# Worst case per call: 4 attempts x (3 s connect + 8 s read) + backoff (<= 1 + 2 + 4 s) = 51 s,
+# inside the functions' 60 s timeout; a typical throttled call costs a few seconds.
+RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 4}
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 8
 
 
 @cache
 def boto_config() -> Config:
     from botocore.config import Config
 
-    return Config(retries=RETRIES, connect_timeout=3, read_timeout=10)  # type: ignore[arg-type]
+    return Config(retries=RETRIES, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)  # type: ignore[arg-type]
 
 
 @cache

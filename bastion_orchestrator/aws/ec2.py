@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
@@ -38,6 +39,7 @@ _REJECTED: Final = {
     "InvalidAMIID.Malformed",
     "UnauthorizedOperation",
 }
+NOT_FOUND_RETRY_DELAYS: Final = (0.2, 0.5, 1.0)
 ROOT_DEVICE: Final = "/dev/xvda"
 ROOT_GIB: Final = 8
 # 200 instances a page keeps a sweep's peak memory near 15 MB however large the fleet is
@@ -54,8 +56,10 @@ class Ec2Instances:
         project: str,
         environment: str,
         latest_image: Callable[[], str],
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
+        self.sleep = sleep
         self._scope: list[FilterTypeDef] = [
             {"Name": f"tag:{Tag.MANAGED_BY}", "Values": [MANAGED_BY]},
             {"Name": f"tag:{Tag.PROJECT}", "Values": [project]},
@@ -64,14 +68,22 @@ class Ec2Instances:
         self._latest_image = latest_image
 
     def get(self, instance_id: str) -> Bastion | None:
-        try:
-            response = self._client().describe_instances(
-                InstanceIds=[instance_id], Filters=self._scope
-            )
-        except Exception as e:
-            if error_code(e) in _NOT_FOUND:
-                return None
-            raise
+        # EC2 reads are eventually consistent: an instance launched a moment ago can answer
+        # InvalidInstanceID.NotFound. Retry briefly before calling it missing.
+        for delay in (*NOT_FOUND_RETRY_DELAYS, None):
+            try:
+                response = self._client().describe_instances(
+                    InstanceIds=[instance_id], Filters=self._scope
+                )
+                break
+            except Exception as e:
+                code = error_code(e)
+                if code == "InvalidInstanceID.NotFound" and delay is not None:
+                    self.sleep(delay)
+                    continue
+                if code in _NOT_FOUND:
+                    return None
+                raise
         for reservation in response.get("Reservations", []):
             for instance in reservation.get("Instances", []):
                 return _bastion(instance)

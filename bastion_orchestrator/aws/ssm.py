@@ -63,20 +63,16 @@ class SsmSessions:
         items = response.get("InstanceInformationList", [])
         return str(items[0].get("PingStatus", "Unknown")) if items else "NotRegistered"
 
-    def last_activity(self, instance_id: str) -> datetime | None:
-        """Newest session activity: now for an active session, else the latest end date."""
-        client = self._client()
-        active = client.describe_sessions(
-            State="Active", Filters=[{"key": "Target", "value": instance_id}], MaxResults=1
-        )
-        for session in active.get("Sessions", []):
-            start = session.get("StartDate")
-            if start is not None:
-                return datetime.max.replace(tzinfo=to_utc(start).tzinfo)
-        history = client.describe_sessions(
-            State="History", Filters=[{"key": "Target", "value": instance_id}], MaxResults=20
+    def active_targets(self) -> set[str]:
+        targets: set[str] = set()
+        pages = self._client().get_paginator("describe_sessions").paginate(State="Active")
+        for page in pages:
+            targets.update(s["Target"] for s in page.get("Sessions", []) if "Target" in s)
+        return targets
+
+    def last_session_end(self, instance_id: str) -> datetime | None:
+        history = self._client().describe_sessions(
+            State="History", Filters=[{"key": "Target", "value": instance_id}], MaxResults=50
         )
         ends = [to_utc(s["EndDate"]) for s in history.get("Sessions", []) if "EndDate" in s]
-        starts = [to_utc(s["StartDate"]) for s in history.get("Sessions", []) if "StartDate" in s]
-        newest = ends or starts
-        return max(newest) if newest else None
+        return max(ends) if ends else None

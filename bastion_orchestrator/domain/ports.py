@@ -81,9 +81,49 @@ class Notifier(Protocol):
         """Deliver; raises ``NotificationFailed`` when Slack cannot be reached."""
 
 
+class Slots(Protocol):
+    """Per-user launch slots: at most MAX_BASTIONS_PER_USER launches at once per user."""
+
+    def acquire(self, user_id: str, token: str, until: datetime, now: datetime) -> int | None:
+        """The slot claimed for this request, or None when all are held by others."""
+
+    def record(
+        self, user_id: str, n: int, token: str, instance_id: str, until: datetime
+    ) -> None: ...
+
+    def holders(self, user_id: str) -> list[str]:
+        """Instance ids recorded in the user's slots."""
+
+    def release(
+        self, user_id: str, *, instance_id: str | None = None, token: str | None = None
+    ) -> None: ...
+
+
+class NoSlots:
+    """Without ``IDEMPOTENCY_TABLE``: the describe-before-launch check and the RunInstances
+    client token are the only guards against a double launch."""
+
+    def acquire(self, user_id: str, token: str, until: datetime, now: datetime) -> int | None:
+        return 0
+
+    def record(self, user_id: str, n: int, token: str, instance_id: str, until: datetime) -> None:
+        return None
+
+    def holders(self, user_id: str) -> list[str]:
+        return []
+
+    def release(
+        self, user_id: str, *, instance_id: str | None = None, token: str | None = None
+    ) -> None:
+        return None
+
+
 class SessionActivity(Protocol):
-    def last_activity(self, instance_id: str) -> datetime | None:
-        """When the newest SSM session on the instance was active (None: never)."""
+    def active_targets(self) -> set[str]:
+        """Instances with an SSM session open right now."""
+
+    def last_session_end(self, instance_id: str) -> datetime | None:
+        """When the newest finished SSM session on the instance ended (None: never)."""
 
     def agent_status(self, instance_id: str) -> str:
         """SSM agent ping status: Online, ConnectionLost, Inactive, NotRegistered, Unknown."""
