@@ -333,7 +333,7 @@ class Orchestrator:
         return {**self._view(extended, now), "previous_expires_at": iso(previous)}
 
     def destroy(self, req: Destroy) -> dict[str, Any]:
-        bastion = self._target(req.instance_id, req.user_id)
+        bastion = self._target(req.instance_id, req.user_id, recently_gone=True)
         now = self.clock()
         actor = req.user_id or "direct-invoke"
         if bastion.state in GONE_STATES:
@@ -363,7 +363,9 @@ class Orchestrator:
         }
 
     # ----------------------------------------------------------------- helpers
-    def _target(self, instance_id: str | None, caller: str | None) -> Bastion:
+    def _target(
+        self, instance_id: str | None, caller: str | None, *, recently_gone: bool = False
+    ) -> Bastion:
         s = self.settings
         if instance_id is not None:
             bastion = self.instances.get(instance_id)
@@ -376,6 +378,12 @@ class Orchestrator:
             ensure_may_act(bastion, caller, s.admin_user_ids)
             return bastion
         mine = sorted(self.instances.active(caller), key=lambda b: b.created_at)
+        if not mine and recently_gone:
+            # A repeated destroy by user: the bastion it ended is still visible for a while.
+            gone = sorted(
+                self.instances.active(caller, states=GONE_STATES), key=lambda b: b.created_at
+            )
+            mine = gone[-1:]
         if not mine:
             raise NotFound(
                 f"User {caller} has no active bastion in {s.project_name}/{s.environment}. "

@@ -92,14 +92,18 @@ class Reaper:
 
     def terminate(self, instance_id: str) -> dict[str, Any]:
         bastion = self.instances.get(instance_id)
-        if bastion is None or bastion.state in GONE_STATES:
+        if bastion is None:
+            return self._outcome("terminate", instance_id, "already_gone")
+        if bastion.state in GONE_STATES:
+            # A retry after a terminate whose schedule clean-up failed: finish it, tell nobody.
+            self.schedules.remove(instance_id)
             return self._outcome("terminate", instance_id, "already_gone")
         now = self.clock()
         expires = bastion.expires_at(self.rules)
         if expires > now + TERMINATION_TOLERANCE:
             return self._outcome("terminate", instance_id, "not_expired", expires_at=iso(expires))
         doomed = _doomed(bastion, self.rules)
-        notified = self._terminate([doomed], cause="expiry", now=now)
+        notified, _ = self._terminate([doomed], cause="expiry", now=now)
         self.schedules.remove(instance_id)
         outcome = "terminated" if notified else "already_gone"
         return self._outcome("terminate", instance_id, outcome, expires_at=iso(expires))
@@ -108,23 +112,33 @@ class Reaper:
         now = self.clock()
         live: set[str] = set()
         doomed: list[_Doomed] = []
+        old_enough: list[_Doomed] = []  # idle candidates: running longer than IDLE_MINUTES
         checked = 0
         for bastion in self.instances.active():
             checked += 1
             if bastion.is_expired(self.rules, now):
                 doomed.append(_doomed(bastion, self.rules))
-            else:
-                live.add(bastion.instance_id)
-        terminated = 0
-        for start in range(0, len(doomed), TERMINATE_BATCH):
-            terminated += self._terminate(doomed[start : start + TERMINATE_BATCH], "sweep", now)
+                continue
+            live.add(bastion.instance_id)
+            if self.idle and bastion.state == "running" and bastion.created_at <= now - self.idle:
+                old_enough.append(_doomed(bastion, self.rules))
+        terminated, failed = self._terminate_in_batches(doomed, "sweep", now)
+        idle = self._idle(old_enough, now)
+        live.difference_update(item.instance_id for item in idle)
+        terminated_idle, failed_idle = self._terminate_in_batches(idle, "idle", now)
         schedules_deleted = self._delete_orphan_schedules(live, now)
+        if failed or failed_idle:
+            failures = failed + failed_idle
+            raise TerminationFailed(
+                f"{len(failures)} bastion(s) could not be terminated (the rest were): {failures}"
+            )
         result = self._outcome(
             "sweep",
             None,
             "swept",
             checked=checked,
             terminated=terminated,
+            terminated_idle=terminated_idle,
             schedules_deleted=schedules_deleted,
         )
         logger.info("sweep finished", extra=result)
@@ -145,15 +159,22 @@ class Reaper:
                 idle.append(item)
         return idle
 
-    def _terminate_in_batches(self, doomed: list[_Doomed], cause: str, now: datetime) -> int:
-        terminated = 0
+    def _terminate_in_batches(
+        self, doomed: list[_Doomed], cause: str, now: datetime
+    ) -> tuple[int, list[str]]:
+        terminated, failed = 0, []
         for start in range(0, len(doomed), TERMINATE_BATCH):
-            terminated += self._terminate(doomed[start : start + TERMINATE_BATCH], cause, now)
-        return terminated
+            fresh, refused = self._terminate(doomed[start : start + TERMINATE_BATCH], cause, now)
+            terminated += fresh
+            failed.extend(refused)
+        return terminated, failed
 
-    def _terminate(self, doomed: Sequence[_Doomed], cause: str, now: datetime) -> int:
-        """Terminate, then tell once: only instances EC2 saw alive before this call."""
-        previous = self.instances.terminate([d.instance_id for d in doomed])
+    def _terminate(
+        self, doomed: Sequence[_Doomed], cause: str, now: datetime
+    ) -> tuple[int, list[str]]:
+        """Terminate, then tell once: only instances EC2 saw alive before this call.
+        Answers how many were terminated now, and the ids EC2 refused."""
+        previous, failed = self._terminate_each_if_needed([d.instance_id for d in doomed])
         fresh = 0
         for item in doomed:
             if previous.get(item.instance_id) not in ACTIVE_STATES:
@@ -185,7 +206,33 @@ class Reaper:
             )
         if fresh:
             count("BastionsTerminated", fresh, cause=cause)
-        return fresh
+        return fresh, failed
+
+    def _terminate_each_if_needed(
+        self, instance_ids: list[str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """One call per batch; if the batch is refused (one instance re-tagged or gone), one
+        call per instance, so a single bad instance never shields the others. Failures are
+        raised at the end, after every other bastion has been dealt with."""
+        try:
+            return self.instances.terminate(instance_ids), []
+        except Exception:
+            if len(instance_ids) == 1:
+                raise
+            logger.warning(
+                "batch termination refused; terminating one by one",
+                extra={"batch": len(instance_ids)},
+            )
+        previous: dict[str, str] = {}
+        failed: list[str] = []
+        for instance_id in instance_ids:
+            try:
+                previous.update(self.instances.terminate([instance_id]))
+            except Exception:
+                count("TerminationFailures")
+                logger.exception("could not terminate", extra={"instance_id": instance_id})
+                failed.append(instance_id)
+        return previous, failed
 
     def _delete_orphan_schedules(self, live: set[str], now: datetime) -> int:
         deleted = 0
@@ -219,6 +266,10 @@ class Reaper:
             body["instance_id"] = instance_id
         body.update(extra)
         return body
+
+
+class TerminationFailed(Exception):
+    """Some bastions could not be terminated: raised so Lambda retries and the DLQ see it."""
 
 
 def _doomed(bastion: Bastion, rules: Lifetime) -> _Doomed:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Worst case per call: 4 attempts x (3 s connect + 8 s read) + backoff (<= 1 + 2 + 4 s) = 51 s,
 # inside the functions' 60 s timeout; a typical throttled call costs a few seconds.
-RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 4}
+RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 4}
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 8
 
@@ -32,7 +32,12 @@ READ_TIMEOUT = 8
 def boto_config() -> Config:
     from botocore.config import Config
 
-    return Config(retries=RETRIES, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)  # type: ignore[arg-type]
+    # A copy: botocore rewrites the dict it is given.
+    return Config(
+        retries=dict(RETRIES),  # type: ignore[arg-type]
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
 
 
 @cache

@@ -89,10 +89,12 @@ class Ec2Instances:
                 return _bastion(instance)
         return None
 
-    def active(self, user_id: str | None = None) -> Iterator[Bastion]:
+    def active(
+        self, user_id: str | None = None, *, states: Sequence[str] = ACTIVE_STATES
+    ) -> Iterator[Bastion]:
         filters: list[FilterTypeDef] = [
             *self._scope,
-            {"Name": "instance-state-name", "Values": list(ACTIVE_STATES)},
+            {"Name": "instance-state-name", "Values": list(states)},
         ]
         if user_id is not None:
             filters.append({"Name": f"tag:{Tag.USER_ID}", "Values": [user_id]})

@@ -7,6 +7,7 @@ only ever lists, moves or deletes its own schedules, even in a shared group.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
@@ -19,6 +20,7 @@ from bastion_orchestrator.errors import ConfigurationError
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
+_INSTANCE_ID: Final = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 Kind = Literal["warning", "termination"]
 KINDS: Final[tuple[Kind, ...]] = ("termination", "warning")
 _EVENT_ACTION: Final[dict[Kind, str]] = {"warning": "warn", "termination": "terminate"}
@@ -119,8 +121,9 @@ class SchedulerSchedules:
 
 
 def _instance_of(rest: str) -> str | None:
+    """The instance id in ``<instance id>-<kind>``; None for any other name."""
     for kind in KINDS:
         suffix = f"-{kind}"
-        if rest.startswith("i-") and rest.endswith(suffix):
+        if rest.endswith(suffix) and _INSTANCE_ID.match(rest[: -len(suffix)]):
             return rest[: -len(suffix)]
     return None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from bastion_orchestrator.domain.bastion import Bastion
+from bastion_orchestrator.domain.bastion import ACTIVE_STATES, Bastion
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,11 @@ class Instances(Protocol):
     def get(self, instance_id: str) -> Bastion | None:
         """Our bastion with this id (any state), or None when absent or not ours."""
 
-    def active(self, user_id: str | None = None) -> Iterator[Bastion]:
-        """Our bastions that are not terminated, page by page (of one requester if given)."""
+    def active(
+        self, user_id: str | None = None, *, states: Sequence[str] = ACTIVE_STATES
+    ) -> Iterator[Bastion]:
+        """Our bastions in these states (default: not terminated), page by page, of one
+        requester if given."""
 
     def launch(self, spec: LaunchSpec) -> Bastion: ...
 

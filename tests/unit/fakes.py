@@ -22,16 +22,20 @@ class FakeInstances:
     def get(self, instance_id: str) -> Bastion | None:
         return self.by_id.get(instance_id)
 
-    def active(self, user_id: str | None = None) -> Iterator[Bastion]:
+    def active(self, user_id: str | None = None, *, states=ACTIVE_STATES) -> Iterator[Bastion]:
         for b in list(self.by_id.values()):
-            if b.state in ACTIVE_STATES and (user_id is None or b.user_id == user_id):
+            if b.state in states and (user_id is None or b.user_id == user_id):
                 yield b
 
     def launch(self, spec: LaunchSpec) -> Bastion:
         raise NotImplementedError
 
+    refuse: set[str] = field(default_factory=set)  # ids whose termination EC2 refuses
+
     def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
         self.terminate_calls.append(list(instance_ids))
+        if self.refuse & set(instance_ids):
+            raise RuntimeError(f"UnauthorizedOperation for {sorted(self.refuse)}")
         previous = {}
         for iid in instance_ids:
             previous[iid] = self.by_id[iid].state
