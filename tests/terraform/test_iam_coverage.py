@@ -215,6 +215,14 @@ def needs_of(call: Call, account: Account, ami_from_public_parameter: bool) -> l
         return [Need(action, "*", (), why)]
     if call.service == "secretsmanager" and op == "GetSecretValue":
         return [Need(action, p["SecretId"], (), why)]
+    if call.service == "dynamodb" and p.get("TableName"):
+        table = p["TableName"]
+        arn = (
+            table
+            if table.startswith("arn:")
+            else f"arn:{a.partition}:dynamodb:{a.region}:{a.account_id}:table/{table}"
+        )
+        return [Need(action, arn, (), why)]
     if call.service == "lambda" and op == "Invoke":
         return [Need(action, p["FunctionName"], (), why)]
     return [Need(action, None, (), why + " (resource not modelled)")]
@@ -243,6 +251,8 @@ def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> lis
         else None
     )
     metadata = p.get("MetadataOptions") or {}
+    # Without the parameter EC2 decides from the subnet: the key is then absent from the request.
+    public_ip = [n["AssociatePublicIpAddress"] for n in nics if "AssociatePublicIpAddress" in n]
     root: dict[str, Any] = next((b.get("Ebs", {}) for b in p.get("BlockDeviceMappings", [])), {})
 
     needs = [
@@ -276,7 +286,12 @@ def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> lis
         Need(
             "ec2:RunInstances",
             a.ec2("network-interface/*"),
-            _ctx(c={"ec2:Subnet": [a.ec2(f"subnet/{s}") for s in subnets]}),
+            _ctx(
+                c={
+                    "ec2:Subnet": [a.ec2(f"subnet/{s}") for s in subnets],
+                    "ec2:AssociatePublicIpAddress": public_ip or None,
+                }
+            ),
             why + " network interface",
         ),
         *(Need("ec2:RunInstances", a.ec2(f"subnet/{s}"), (), why + " subnet") for s in subnets),
@@ -560,6 +575,11 @@ def _exercise(
             # When every orchestrator action runs
             first = orchestrate("create", {"action": "create", "user_id": "U1", "username": "a"})
             iid = first["instance_id"]
+            # the user's slot is held: the existing bastion is answered (slot read, GetItem)
+            again = orchestrate(
+                "create again", {"action": "create", "user_id": "U1", "username": "a"}
+            )
+            assert again.get("existing") is True and again["instance_id"] == iid, again
             orchestrate("status", {"action": "status", "instance_id": iid, "user_id": "U1"})
             # a fired warning schedule: extend must re-create it (UpdateSchedule, CreateSchedule)
             scheduler.delete_schedule(Name=f"{prefix}{iid}-warning", GroupName=group)
@@ -569,6 +589,7 @@ def _exercise(
             orchestrate("destroy again", {"action": "destroy", "instance_id": iid})
             warned = orchestrate("create 2", {"action": "create", "user_id": "U2", "username": "b"})
             swept = orchestrate("create 3", {"action": "create", "user_id": "U3", "username": "c"})
+            idle = orchestrate("create 4", {"action": "create", "user_id": "U4", "username": "d"})
             ssm_stub.deactivate()
             calls["orchestrator"] = recorder.calls
             recorder.calls = []
@@ -588,6 +609,26 @@ def _exercise(
             assert terminator("terminate again", end, expiry + timedelta(minutes=2))["outcome"] in {
                 "already_gone"
             }
+            # Idle reaping (IDLE_MINUTES): U3's bastion has an open session, U4's never had one
+            applied._use({**env["auto_terminate"], "IDLE_MINUTES": "15"}, monkeypatch)
+            sessions = Stubber(clients.ssm())
+            sessions.add_response(
+                "describe_sessions",
+                {"Sessions": [{"SessionId": "s-1", "Target": swept["instance_id"]}]},
+            )
+            sessions.add_response("describe_sessions", {"Sessions": []})
+            sessions.activate()
+            created = parse_iso(idle["created_at"])
+            assert created is not None
+            reaped = terminator("idle sweep", {"action": "sweep"}, created + timedelta(minutes=30))
+            sessions.assert_no_pending_responses()
+            sessions.deactivate()
+            assert _states(ec2, idle["instance_id"], swept["instance_id"]) == {
+                idle["instance_id"]: "terminated",
+                swept["instance_id"]: "running",
+            }, reaped
+            applied._use(env["auto_terminate"], monkeypatch)
+
             late = parse_iso(swept["expires_at"])
             assert late is not None
             sweep = terminator("sweep", {"action": "sweep"}, late + timedelta(minutes=5))
@@ -597,6 +638,11 @@ def _exercise(
             wiring.set_clock(system_clock)
 
     return Exercised(calls, policies, account, env, responses, function_arns)
+
+
+def _states(ec2: Any, *ids: str) -> dict[str, str]:
+    reservations = ec2.describe_instances(InstanceIds=list(ids))["Reservations"]
+    return {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
 
 
 def _actions(needs: list[Need]) -> list[str]:
@@ -623,6 +669,11 @@ def test_every_action_the_code_calls_is_allowed_for_its_function(exercised: Exer
                 "scheduler:DeleteSchedule",
                 "ssm:GetParameter",
                 "ssm:DescribeInstanceInformation",
+                # per-user launch slots (IDEMPOTENCY_TABLE is set by the module)
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
             },
             "auto_terminate": {
                 "ec2:DescribeInstances",
@@ -631,6 +682,8 @@ def test_every_action_the_code_calls_is_allowed_for_its_function(exercised: Exer
                 "scheduler:DeleteSchedule",
                 "scheduler:ListSchedules",
                 "secretsmanager:GetSecretValue",
+                "dynamodb:DeleteItem",  # a terminated bastion's slot is released
+                "ssm:DescribeSessions",  # idle reaping
             },
         }[function]
         assert expected <= set(called), (function, sorted(expected - set(called)))
@@ -671,6 +724,8 @@ def test_contract_paths_not_taken_by_direct_payloads_are_allowed(exercised: Exer
     needs = [
         Need("secretsmanager:GetSecretValue", env["SLACK_SECRET_ARN"], (), "Slack door signature"),
         Need("lambda:InvokeFunction", orchestrator_arn, (), "Slack door self-invocation"),
+        # invoked through an alias, context.invoked_function_arn carries it
+        Need("lambda:InvokeFunction", f"{orchestrator_arn}:live", (), "self-invocation (alias)"),
     ]
     # Then the orchestrator's role allows them
     problems = [
@@ -716,3 +771,65 @@ def test_destructive_actions_never_on_every_resource_without_a_tag_condition(
                     f"{s.get('Resource', s.get('NotResource'))} without a ResourceTag condition"
                 )
     assert not offending, "\n".join(offending)
+
+
+def test_neither_function_may_touch_the_recurring_sweep_schedule(exercised: Exercised) -> None:
+    # Given the sweep schedule and a per-bastion schedule of this deployment's group
+    env = exercised.env["orchestrator"]
+    a = exercised.account
+    group = (
+        f"arn:{a.partition}:scheduler:{a.region}:{a.account_id}:schedule/{env['SCHEDULE_GROUP']}"
+    )
+    name = f"{env['PROJECT_NAME']}-{env['ENVIRONMENT']}"
+    sweep = f"{group}/{name}-sweep"
+    per_bastion = f"{group}/{name}-i-0123456789abcdef0-termination"
+    problems = []
+    for function, statements in exercised.policies.items():
+        for action in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule"):
+            # Then no schedule action of either role reaches the safety net
+            if _allows(statements, Need(f"scheduler:{action}", sweep, (), "sweep"))[0]:
+                problems.append(f"{function} may {action} the sweep schedule {sweep}")
+        # And each can still delete the per-bastion schedules
+        if not _allows(statements, Need("scheduler:DeleteSchedule", per_bastion, (), "bastion"))[0]:
+            problems.append(f"{function} may not delete {per_bastion}")
+    assert not problems, "\n".join(problems)
+
+
+def test_run_instances_network_interface_needs_the_modules_subnet_and_no_public_ip(
+    exercised: Exercised,
+) -> None:
+    # Given the orchestrator's role and a launch's network interface request
+    a = exercised.account
+    statements = exercised.policies["orchestrator"]
+    subnet = a.ec2(f"subnet/{exercised.env['orchestrator']['SUBNET_ID']}")
+    eni = a.ec2("network-interface/*")
+
+    def nic(subnet_arn: str, public: bool | None) -> Need:
+        return Need(
+            "ec2:RunInstances",
+            eni,
+            _ctx(c={"ec2:Subnet": subnet_arn, "ec2:AssociatePublicIpAddress": public}),
+            "network interface",
+        )
+
+    # Then only a private interface in one of the module's subnets is allowed
+    assert _allows(statements, nic(subnet, False))[0]
+    assert not _allows(statements, nic(subnet, True))[0]
+    assert not _allows(statements, nic(subnet, None))[0]
+    assert not _allows(statements, nic(a.ec2("subnet/subnet-0aaaaaaaaaaaaaaaa"), False))[0]
+
+
+def test_scheduler_role_trusts_only_this_accounts_schedule_group(
+    deployed: applied.Deployed,
+) -> None:
+    # Given the scheduler role's trust policy and the module's schedule group
+    (group,) = deployed.resources("aws_scheduler_schedule_group")
+    (role,) = [
+        r for r in deployed.resources("aws_iam_role") if r["name"].endswith("-bastion-scheduler")
+    ]
+    (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+    # Then Scheduler may assume it only for this account and this group (confused deputy)
+    condition = statement["Condition"]
+    assert condition["StringEquals"]["aws:SourceAccount"] == group["arn"].split(":")[4]
+    assert condition["ArnEquals"]["aws:SourceArn"] == group["arn"]
+    assert ":schedule-group/" in group["arn"]

@@ -89,3 +89,28 @@ def test_owner_admin_and_anonymous_may_act_others_may_not():
     ensure_may_act(b, None, frozenset())  # a direct invoke without a caller (IAM is the gate)
     with pytest.raises(Forbidden):
         ensure_may_act(b, "U2", frozenset({"UADMIN"}))
+
+
+# ---------------------------------------------------------------- properties
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(steps=st.lists(st.integers(min_value=0, max_value=240), max_size=30))
+def test_extend_sequences_never_pass_the_cap(steps):
+    from dataclasses import replace
+
+    b = bastion(T0 + timedelta(hours=3))
+    now = T0
+    cap = b.cap(RULES)
+    for minutes in steps:
+        now += timedelta(minutes=minutes)
+        before = b.expires_at(RULES)
+        try:
+            new = extended_expiry(b, RULES, now)
+        except LimitExceeded:
+            assert before >= cap.replace(microsecond=0)
+            continue
+        assert before < new <= cap
+        b = replace(b, tags={**b.tags, "ExpiresAt": iso(new)})
+    assert b.expires_at(RULES) <= cap

@@ -102,3 +102,20 @@ def test_sweep_spares_a_young_schedule_whose_instance_ec2_does_not_show_yet(worl
     schedules.refs["old"] = ScheduleRef("old", "i-0123456789abcdef1", T0 - timedelta(hours=1))
     assert reaper.sweep()["schedules_deleted"] == 1
     assert set(schedules.refs) == {"young"}
+
+
+def test_one_refused_instance_never_shields_the_others(world):
+    from bastion_orchestrator.app.reaper import TerminationFailed
+
+    reaper, instances, _, notifier, now = world
+    for n in range(1, 6):
+        instances.add(make(n, expires=T0 + timedelta(hours=1)))
+    instances.refuse = {make(3).instance_id}  # re-tagged by someone: EC2 says no
+    now[0] = T0 + timedelta(hours=2)
+    with pytest.raises(TerminationFailed) as failure:
+        reaper.sweep()
+    assert make(3).instance_id in str(failure.value)
+    states = {iid: b.state for iid, b in instances.by_id.items()}
+    assert [states[make(n).instance_id] for n in (1, 2, 4, 5)] == ["shutting-down"] * 4
+    assert states[make(3).instance_id] == "running"
+    assert len(notifier.sent) == 4
