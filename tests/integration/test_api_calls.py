@@ -58,3 +58,35 @@ def test_existing_bastion_costs_one_call(warm, aws, clock, lambda_context):
     with counting() as calls:
         assert handler.lambda_handler(payload, lambda_context)["existing"] is True
     assert calls == {"ec2.DescribeInstances": 1}
+
+
+def test_calls_with_the_per_user_slot_table(warm, aws, clock, lambda_context, monkeypatch):
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName="slots",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "slots")
+    wiring.reset()
+    with counting() as calls:
+        iid = handler.lambda_handler(
+            {"action": "create", "user_id": "U1", "username": "a"}, lambda_context
+        )["instance_id"]
+    assert calls == {
+        "ec2.DescribeInstances": 1,
+        "dynamodb.PutItem": 1,
+        "ec2.RunInstances": 1,
+        "dynamodb.UpdateItem": 1,
+        "scheduler.CreateSchedule": 2,
+    }
+    with counting() as calls:
+        handler.lambda_handler({"action": "destroy", "instance_id": iid}, lambda_context)
+    assert calls == {
+        "ec2.DescribeInstances": 1,
+        "ec2.TerminateInstances": 1,
+        "scheduler.DeleteSchedule": 2,
+        "dynamodb.DeleteItem": 1,
+    }
