@@ -167,3 +167,20 @@ def lambda_async(
 
     monkeypatch.setattr(clients, "client", client)
     yield queued
+
+
+@pytest.fixture
+def idempotency_table(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The module's idempotency table (hash key ``id``), configured as IDEMPOTENCY_TABLE."""
+    from bastion_orchestrator.app import wiring
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="docustack-dev-idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
+    wiring.reset()
+    return dynamodb

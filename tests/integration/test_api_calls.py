@@ -60,17 +60,7 @@ def test_existing_bastion_costs_one_call(warm, aws, clock, lambda_context):
     assert calls == {"ec2.DescribeInstances": 1}
 
 
-def test_calls_with_the_per_user_slot_table(warm, aws, clock, lambda_context, monkeypatch):
-    import boto3
-
-    boto3.client("dynamodb").create_table(
-        TableName="slots",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "slots")
-    wiring.reset()
+def test_calls_with_the_per_user_slot_table(warm, aws, clock, lambda_context, idempotency_table):
     with counting() as calls:
         iid = handler.lambda_handler(
             {"action": "create", "user_id": "U1", "username": "a"}, lambda_context

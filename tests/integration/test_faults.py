@@ -118,18 +118,8 @@ def test_an_instance_that_never_appears_is_not_found(aws, clock, lambda_context)
 
 
 @pytest.fixture
-def slots_table(aws, monkeypatch):
-    import boto3
-
-    boto3.client("dynamodb").create_table(
-        TableName="docustack-dev-idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
-    wiring.reset()
-    return boto3.client("dynamodb")
+def slots_table(idempotency_table):
+    return idempotency_table
 
 
 def slot_items(table):

@@ -164,18 +164,8 @@ def test_a_retried_continuation_launches_nothing_twice(
 
 
 def test_with_an_idempotency_table_a_retry_tells_nobody_twice(
-    aws, slack, clock, lambda_context, lambda_async, monkeypatch
+    aws, slack, clock, lambda_context, lambda_async, idempotency_table
 ):
-    import boto3
-
-    boto3.client("dynamodb").create_table(
-        TableName="docustack-dev-idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
-    wiring.reset()
     send(lambda_context, clock, slash_command("bastion create", response_url=slack.response_url))
     job = lambda_async[0]
     first = handler.lambda_handler(job, lambda_context)
