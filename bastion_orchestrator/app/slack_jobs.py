@@ -17,7 +17,7 @@ from typing import Any
 from bastion_orchestrator.app import wiring
 from bastion_orchestrator.clock import parse_iso
 from bastion_orchestrator.config import get_settings
-from bastion_orchestrator.domain.ports import Notice
+from bastion_orchestrator.domain.ports import Notice, NoticeKind
 from bastion_orchestrator.errors import BastionError
 from bastion_orchestrator.observability import count, logger
 from bastion_orchestrator.slack.messages import render
@@ -68,41 +68,37 @@ def _run(job: SlackJob) -> dict[str, Any]:
 def _act(job: SlackJob, environment: str) -> tuple[dict[str, Any], Notice]:
     service = wiring.orchestrator()
     if job.verb == "create":
-        result = service.create(
-            Create(action="create", user_id=job.user_id, username=job.username, reason=job.reason),
-            request_id=job.request_id,
+        create = Create(
+            action="create", user_id=job.user_id, username=job.username, reason=job.reason
         )
-        return result, Notice(
-            "created",
-            job.user_id,
-            result["instance_id"],
-            parse_iso(result["expires_at"]),
-            environment,
-            connection=result["connection"],
-            detail="existing" if result.get("existing") else None,
-        )
+        result = service.create(create, request_id=job.request_id)
+        return result, _notice("created", job, result, environment, connection=result["connection"])
     if job.verb == "extend":
-        result = service.extend(
-            Extend(action="extend", instance_id=job.instance_id, user_id=job.user_id)
-        )
-        return result, Notice(
-            "extended",
-            job.user_id,
-            result["instance_id"],
-            parse_iso(result["expires_at"]),
-            environment,
-        )
-    result = service.destroy(
-        Destroy(action="destroy", instance_id=job.instance_id, user_id=job.user_id)
-    )
-    return result, Notice(
+        extend = Extend(action="extend", instance_id=job.instance_id, user_id=job.user_id)
+        result = service.extend(extend)
+        return result, _notice("extended", job, result, environment)
+    destroy = Destroy(action="destroy", instance_id=job.instance_id, user_id=job.user_id)
+    result = service.destroy(destroy)
+    return result, _notice(
         "terminated",
+        job,
+        result,
+        environment,
+        cause="destroy",
+        lived_seconds=_lived(result.get("created_at"), wiring.now()),
+    )
+
+
+def _notice(
+    kind: NoticeKind, job: SlackJob, result: dict[str, Any], environment: str, **extra: Any
+) -> Notice:
+    return Notice(
+        kind,
         job.user_id,
         result["instance_id"],
         parse_iso(result["expires_at"]),
         environment,
-        cause="destroy",
-        lived_seconds=_lived(result.get("created_at"), wiring.now()),
+        **extra,
     )
 
 
