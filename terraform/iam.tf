@@ -7,7 +7,19 @@ locals {
 
   bastion_subnet_arns = [for s in var.subnet_ids : "${local.ec2_arn_prefix}:subnet/${s}"]
 
-  schedule_arns = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${local.schedule_group_name}/*"
+  # Only the per-bastion schedules the code names `<project>-<env>-<instance id>-warning|termination`:
+  # never the recurring sweep `<project>-<env>-sweep` in the same group (the safety net).
+  bastion_schedule_arns = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${local.schedule_group_name}/${local.name}-i-*"
+
+  # Secrets Manager appends `-` and 6 random characters to a secret's name in its ARN. A partial
+  # ARN (without them) works for GetSecretValue but not as an IAM resource: allow the suffix too.
+  slack_secret_is_partial_arn = var.slack_secret_arn != null && !can(regex("-[A-Za-z0-9]{6}$", coalesce(var.slack_secret_arn, "x")))
+  slack_secret_resources = var.slack_secret_arn == null ? [] : concat(
+    [var.slack_secret_arn],
+    local.slack_secret_is_partial_arn ? ["${var.slack_secret_arn}-??????"] : [],
+  )
+
+  ec2_via_service = "ec2.${local.region}.${local.dns_suffix}"
 
   al2023_parameter_arn = "arn:${local.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*"
 
@@ -64,18 +76,6 @@ data "aws_iam_policy_document" "lambda_common" {
   }
 
   statement {
-    sid       = "SessionActivityReadOnly"
-    actions   = ["ssm:DescribeInstanceInformation", "ssm:DescribeSessions"]
-    resources = ["*"] # List/describe actions without resource-level permissions.
-  }
-
-  statement {
-    sid       = "ListSchedulesHasNoResourceScope"
-    actions   = ["scheduler:ListSchedules"]
-    resources = ["*"]
-  }
-
-  statement {
     sid       = "TerminateOnlyThisDeploymentsBastions"
     actions   = ["ec2:TerminateInstances"]
     resources = ["${local.ec2_arn_prefix}:instance/*"]
@@ -112,11 +112,11 @@ data "aws_iam_policy_document" "lambda_common" {
   }
 
   dynamic "statement" {
-    for_each = var.slack_secret_arn == null ? [] : [var.slack_secret_arn]
+    for_each = var.slack_secret_arn == null ? [] : [1]
     content {
       sid       = "ReadOnlyTheSlackSecret"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = [statement.value]
+      resources = local.slack_secret_resources
     }
   }
 
@@ -132,21 +132,6 @@ data "aws_iam_policy_document" "lambda_common" {
         variable = "kms:ViaService"
         values   = ["secretsmanager.${local.region}.${local.dns_suffix}"]
       }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.create_idempotency_table ? [1] : []
-    content {
-      sid = "IdempotencyTableItemsOnly"
-      actions = [
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:ConditionCheckItem",
-      ]
-      resources = [aws_dynamodb_table.idempotency[0].arn]
     }
   }
 }
@@ -225,9 +210,59 @@ data "aws_iam_policy_document" "orchestrator" {
   }
 
   statement {
-    sid       = "RunInstancesNetworkInterfaceInThoseSubnets"
+    sid       = "RunInstancesNetworkInterfaceInThoseSubnetsWithoutPublicIp"
     actions   = ["ec2:RunInstances"]
     resources = ["${local.ec2_arn_prefix}:network-interface/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Subnet"
+      values   = local.bastion_subnet_arns
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "ec2:AssociatePublicIpAddress"
+      values   = ["false"]
+    }
+  }
+
+  # Accounts that encrypt EBS by default with a customer managed key: EC2 creates the root
+  # volume with that key on the caller's behalf, through a grant.
+  dynamic "statement" {
+    for_each = var.ebs_kms_key_arn == null ? [] : [var.ebs_kms_key_arn]
+    content {
+      sid       = "DefaultEbsKeyThroughEc2Only"
+      actions   = ["kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey", "kms:ReEncrypt*"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.ec2_via_service]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.ebs_kms_key_arn == null ? [] : [var.ebs_kms_key_arn]
+    content {
+      sid       = "DefaultEbsKeyGrantForTheVolumeOnly"
+      actions   = ["kms:CreateGrant"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.ec2_via_service]
+      }
+
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
   }
 
   statement {
@@ -294,20 +329,42 @@ data "aws_iam_policy_document" "orchestrator" {
   }
 
   statement {
-    sid = "SchedulesInTheModulesGroupOnly"
+    sid = "PerBastionSchedulesOnlyNeverTheSweep"
     actions = [
       "scheduler:CreateSchedule",
       "scheduler:UpdateSchedule",
       "scheduler:DeleteSchedule",
-      "scheduler:GetSchedule",
     ]
-    resources = [local.schedule_arns]
+    resources = [local.bastion_schedule_arns]
   }
 
   statement {
+    sid       = "AgentStatusHasNoResourceScope"
+    actions   = ["ssm:DescribeInstanceInformation"]
+    resources = ["*"] # Describe action without resource-level permissions.
+  }
+
+  # The Slack door invokes context.invoked_function_arn, which carries `:<alias>` (or
+  # `:<version>`) when the function was invoked through one.
+  statement {
     sid       = "AsynchronousSelfInvocationForSlowSlackWork"
     actions   = ["lambda:InvokeFunction"]
-    resources = [local.orchestrator_arn]
+    resources = [local.orchestrator_arn, "${local.orchestrator_arn}:*"]
+  }
+
+  # Powertools idempotency of the Slack jobs and the per-user launch slots.
+  dynamic "statement" {
+    for_each = var.create_idempotency_table ? [1] : []
+    content {
+      sid = "IdempotencyRecordsAndUserSlots"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+      ]
+      resources = [aws_dynamodb_table.idempotency[0].arn]
+    }
   }
 }
 
@@ -339,30 +396,31 @@ data "aws_iam_policy_document" "auto_terminate" {
   }
 
   statement {
-    sid       = "UntagOnlyThisDeploymentsBastionsNeverTheirScope"
-    actions   = ["ec2:DeleteTags"]
-    resources = ["${local.ec2_arn_prefix}:instance/*"]
-
-    dynamic "condition" {
-      for_each = local.scope_tags
-      content {
-        test     = "StringEquals"
-        variable = "ec2:ResourceTag/${condition.key}"
-        values   = [condition.value]
-      }
-    }
-
-    condition {
-      test     = "ForAllValues:StringNotEquals"
-      variable = "aws:TagKeys"
-      values   = local.scope_tag_keys
-    }
+    sid       = "CleanUpPerBastionSchedulesOnlyNeverTheSweep"
+    actions   = ["scheduler:DeleteSchedule"]
+    resources = [local.bastion_schedule_arns]
   }
 
   statement {
-    sid       = "CleanUpSchedulesInTheModulesGroupOnly"
-    actions   = ["scheduler:DeleteSchedule", "scheduler:GetSchedule"]
-    resources = [local.schedule_arns]
+    sid       = "ListSchedulesHasNoResourceScope"
+    actions   = ["scheduler:ListSchedules"]
+    resources = ["*"] # The sweep lists the group with the deployment's name prefix.
+  }
+
+  statement {
+    sid       = "SessionActivityHasNoResourceScope"
+    actions   = ["ssm:DescribeSessions"]
+    resources = ["*"] # Idle reaping (IDLE_MINUTES): active sessions, and a bastion's history.
+  }
+
+  # Releasing the requester's launch slot when a bastion is terminated.
+  dynamic "statement" {
+    for_each = var.create_idempotency_table ? [1] : []
+    content {
+      sid       = "ReleaseUserSlotsOnly"
+      actions   = ["dynamodb:DeleteItem"]
+      resources = [aws_dynamodb_table.idempotency[0].arn]
+    }
   }
 }
 
@@ -397,6 +455,14 @@ data "aws_iam_policy_document" "scheduler_assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    # Confused-deputy guard: only schedules of this module's group (the documented value is
+    # the schedule group's ARN, not a schedule's).
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_scheduler_schedule_group.this.arn] # arn:<partition>:scheduler:<region>:<account>:schedule-group/<group>
     }
   }
 }

@@ -228,6 +228,18 @@ variable "ami_id" {
   }
 }
 
+variable "ebs_kms_key_arn" {
+  type        = string
+  description = "Customer managed KMS key the account encrypts EBS volumes with by default (EC2 default encryption key), if any: the orchestrator gets kms:CreateGrant (for AWS resources only), GenerateDataKeyWithoutPlaintext, Decrypt, DescribeKey and ReEncrypt* on it through EC2, so the bastion's encrypted root volume can be created. A key ARN, not an alias. null: volumes use aws/ebs."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.ebs_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.ebs_kms_key_arn))
+    error_message = "ebs_kms_key_arn must be null or a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias."
+  }
+}
+
 variable "bastion_lifetime_hours" {
   type        = number
   description = "Hours a new bastion lives (BASTION_LIFETIME_HOURS)."
@@ -437,7 +449,7 @@ variable "create_function_url" {
 
 variable "slack_secret_arn" {
   type        = string
-  description = "Secrets Manager secret with the Slack JSON (`bot_token`, `signing_secret`, `webhook_url`) (SLACK_SECRET_ARN). Both functions may read only this secret. null: no Slack."
+  description = "Secrets Manager secret with the Slack JSON (`bot_token`, `signing_secret`, `webhook_url`) (SLACK_SECRET_ARN). Both functions may read only this secret. Prefer the full ARN (with the `-XXXXXX` suffix Secrets Manager adds); a partial ARN is allowed with `-??????` appended in IAM. null: no Slack."
   default     = null
   nullable    = true
 

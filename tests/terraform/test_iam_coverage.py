@@ -544,9 +544,9 @@ def _exercise(
     group = env["orchestrator"]["SCHEDULE_GROUP"]
     prefix = f"{env['orchestrator']['PROJECT_NAME']}-{env['orchestrator']['ENVIRONMENT']}-"
 
-    def orchestrate(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def orchestrate(name: str, payload: dict[str, Any], context: Any = None) -> dict[str, Any]:
         with recorder.recording():
-            response = handler.lambda_handler(payload, lambda_context)
+            response = handler.lambda_handler(payload, context or lambda_context)
         assert response["success"] is True, (name, response)
         responses[name] = response
         return response
@@ -587,6 +587,16 @@ def _exercise(
             orchestrate("list", {"action": "list"})
             orchestrate("destroy", {"action": "destroy", "instance_id": iid})
             orchestrate("destroy again", {"action": "destroy", "instance_id": iid})
+            # a slot whose bastion was terminated behind the orchestrator's back: read, freed,
+            # claimed again by the next request (GetItem, DeleteItem, PutItem)
+            lost = orchestrate("create 5", {"action": "create", "user_id": "U5", "username": "e"})
+            ec2.terminate_instances(InstanceIds=[lost["instance_id"]])
+            retry = FakeLambdaContext(aws_request_id="0b6f1c3e-5d7a-4e2b-9c1d-8f3a2e4b6c70")
+            again = orchestrate(
+                "create 5 again", {"action": "create", "user_id": "U5", "username": "e"}, retry
+            )
+            assert again["instance_id"] != lost["instance_id"] and not again.get("existing")
+            orchestrate("destroy 5", {"action": "destroy", "instance_id": again["instance_id"]})
             warned = orchestrate("create 2", {"action": "create", "user_id": "U2", "username": "b"})
             swept = orchestrate("create 3", {"action": "create", "user_id": "U3", "username": "c"})
             idle = orchestrate("create 4", {"action": "create", "user_id": "U4", "username": "d"})
@@ -833,3 +843,39 @@ def test_scheduler_role_trusts_only_this_accounts_schedule_group(
     assert condition["StringEquals"]["aws:SourceAccount"] == group["arn"].split(":")[4]
     assert condition["ArnEquals"]["aws:SourceArn"] == group["arn"]
     assert ":schedule-group/" in group["arn"]
+
+
+def test_the_default_ebs_key_is_usable_only_by_ec2_for_the_bastions_volume(
+    exercised: Exercised,
+) -> None:
+    # Given the example's ebs_kms_key_arn (an account encrypting EBS with a customer key)
+    statements = exercised.policies["orchestrator"]
+    key = next(
+        str(s["Resource"])
+        for s in statements
+        if s.get("Sid") == "DefaultEbsKeyGrantForTheVolumeOnly"
+    )
+    a = exercised.account
+    ec2 = {"kms:ViaService": f"ec2.{a.region}.amazonaws.com"}
+    for_aws = {"kms:GrantIsForAWSResource": True}
+
+    def need(action: str, **context: dict[str, Any]) -> Need:
+        return Need(action, key, _ctx(**context), "EBS default key")
+
+    # Then EC2 may use it on the orchestrator's behalf to create the encrypted root volume
+    for action in (
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    ):
+        assert _allows(statements, need(action, v=ec2))[0], action
+    assert _allows(statements, need("kms:CreateGrant", v=ec2, g=for_aws))[0]
+    # And nothing else may: not directly, not through another service, no grant for a person
+    assert not _allows(statements, need("kms:Decrypt"))[0]
+    assert not _allows(
+        statements, need("kms:Decrypt", v={"kms:ViaService": f"s3.{a.region}.amazonaws.com"})
+    )[0]
+    assert not _allows(statements, need("kms:CreateGrant", v=ec2))[0]
+    assert not _allows(statements, need("kms:Encrypt", v=ec2))[0]

@@ -72,6 +72,10 @@ module "bastion_orchestrator" {
   package_path          = var.package_path
   slack_secret_arn      = aws_secretsmanager_secret.slack.arn
   admin_user_ids        = ["UADMIN"]
+
+  # An account whose EBS default encryption key is a customer managed key (moto's account).
+  # Only the orchestrator's policy refers to it: moto evaluates no IAM, so it need not exist.
+  ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
 output "orchestrator_function_name" {
