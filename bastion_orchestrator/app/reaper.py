@@ -13,6 +13,7 @@ handler re-reads the bastion and acts on what it finds:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -43,6 +44,7 @@ TERMINATION_TOLERANCE: Final = timedelta(seconds=60)
 # A schedule this young may belong to a launch EC2 does not show yet (eventual consistency).
 ORPHAN_GRACE: Final = timedelta(minutes=10)
 TERMINATE_BATCH: Final = 500
+DELETE_WORKERS: Final = 8
 
 
 @dataclass(frozen=True)
@@ -235,16 +237,15 @@ class Reaper:
         return previous, failed
 
     def _delete_orphan_schedules(self, live: set[str], now: datetime) -> int:
-        deleted = 0
-        for ref in self.schedules.ours():
-            if ref.instance_id in live:
-                continue
-            age = now - ref.created if ref.created else None
-            if age is not None and timedelta(0) <= age < ORPHAN_GRACE:
-                continue
-            self.schedules.delete(ref.name)
-            deleted += 1
-        return deleted
+        """Delete schedules whose bastion is gone. There is no batch delete, so a backlog
+        (thousands after an outage) is deleted by a few threads rather than one by one."""
+        orphans = (
+            ref.name
+            for ref in self.schedules.ours()
+            if ref.instance_id not in live and not _young(ref.created, now)
+        )
+        with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
+            return sum(1 for _ in pool.map(self.schedules.delete, orphans))
 
     def _notify(self, notice: Notice) -> None:
         try:
@@ -270,6 +271,11 @@ class Reaper:
 
 class TerminationFailed(Exception):
     """Some bastions could not be terminated: raised so Lambda retries and the DLQ see it."""
+
+
+def _young(created: datetime | None, now: datetime) -> bool:
+    """Too young to call an orphan: its instance may not be visible in EC2 yet."""
+    return created is not None and timedelta(0) <= now - created < ORPHAN_GRACE
 
 
 def _doomed(bastion: Bastion, rules: Lifetime) -> _Doomed:

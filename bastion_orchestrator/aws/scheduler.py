@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _INSTANCE_ID: Final = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 Kind = Literal["warning", "termination"]
 KINDS: Final[tuple[Kind, ...]] = ("termination", "warning")
+LIST_PAGE_SIZE: Final = 100  # the API's maximum
 _EVENT_ACTION: Final[dict[Kind, str]] = {"warning": "warn", "termination": "terminate"}
 
 
@@ -108,7 +109,11 @@ class SchedulerSchedules:
         pages = (
             self._client()
             .get_paginator("list_schedules")
-            .paginate(GroupName=self._group, NamePrefix=self._prefix)
+            .paginate(
+                GroupName=self._group,
+                NamePrefix=self._prefix,
+                PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+            )
         )
         for page in pages:
             for item in page.get("Schedules", []):
