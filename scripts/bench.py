@@ -518,7 +518,7 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
     if emulator == "moto":
         # moto renders a page of instances far slower than AWS; against moto only, allow
         # reads longer than the production timeout. The fake endpoint gets the real config.
-        clients.boto_config = lambda: Config(retries=clients.RETRIES, read_timeout=300)  # type: ignore[assignment,arg-type]
+        clients.boto_config = lambda: Config(retries=dict(clients.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
     wiring.set_clock(lambda: datetime.fromisoformat(now_iso) + timedelta(minutes=20))
     spent: dict[str, float] = {}
     started_at: dict[str, float] = {}

@@ -90,26 +90,6 @@ data "aws_iam_policy_document" "lambda_common" {
     }
   }
 
-  statement {
-    sid       = "RetagOnlyThisDeploymentsBastionsNeverTheirScope"
-    actions   = ["ec2:CreateTags"]
-    resources = ["${local.ec2_arn_prefix}:instance/*"]
-
-    dynamic "condition" {
-      for_each = local.scope_tags
-      content {
-        test     = "StringEquals"
-        variable = "ec2:ResourceTag/${condition.key}"
-        values   = [condition.value]
-      }
-    }
-
-    condition {
-      test     = "ForAllValues:StringNotEquals"
-      variable = "aws:TagKeys"
-      values   = local.scope_tag_keys
-    }
-  }
 
   dynamic "statement" {
     for_each = var.slack_secret_arn == null ? [] : [1]
@@ -142,6 +122,30 @@ data "aws_iam_policy_document" "lambda_common" {
 
 data "aws_iam_policy_document" "orchestrator" {
   source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
+
+  statement {
+    sid       = "RetagOnlyExpiresAtOnThisDeploymentsBastions"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "ec2:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+
+    # Only the one tag this function writes after launch: ownership, creation time and
+    # scope tags can never be rewritten by it.
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["ExpiresAt"]
+    }
+  }
+
 
   statement {
     sid       = "OwnLogGroupOnly"
@@ -388,6 +392,30 @@ resource "aws_iam_role_policy" "orchestrator" {
 
 data "aws_iam_policy_document" "auto_terminate" {
   source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
+
+  statement {
+    sid       = "RetagOnlyWarnedForOnThisDeploymentsBastions"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    dynamic "condition" {
+      for_each = local.scope_tags
+      content {
+        test     = "StringEquals"
+        variable = "ec2:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+
+    # Only the one tag this function writes after launch: ownership, creation time and
+    # scope tags can never be rewritten by it.
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["WarnedFor"]
+    }
+  }
+
 
   statement {
     sid       = "OwnLogGroupOnly"

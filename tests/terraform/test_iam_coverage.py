@@ -879,3 +879,39 @@ def test_the_default_ebs_key_is_usable_only_by_ec2_for_the_bastions_volume(
     )[0]
     assert not _allows(statements, need("kms:CreateGrant", v=ec2))[0]
     assert not _allows(statements, need("kms:Encrypt", v=ec2))[0]
+
+
+def test_after_launch_each_role_may_retag_only_its_own_key(exercised: Exercised) -> None:
+    # Given a bastion of this deployment (its scope tags) and a tag write on it
+    env = exercised.env["orchestrator"]
+    scope = {
+        "ManagedBy": "bastion-orchestrator",
+        "Project": env["PROJECT_NAME"],
+        "Environment": env["ENVIRONMENT"],
+    }
+    instance = exercised.account.ec2("instance/i-0123456789abcdef0")
+
+    def retag(*keys: str) -> Need:
+        tags = [{"Key": k, "Value": "x"} for k in keys]
+        return Need(
+            "ec2:CreateTags",
+            instance,
+            _ctx(r=_request_tags(tags), s=_resource_tags(scope)),
+            "retag",
+        )
+
+    own = {"orchestrator": "ExpiresAt", "auto_terminate": "WarnedFor"}
+    for function, key in own.items():
+        statements = exercised.policies[function]
+        # Then its own key is allowed
+        assert _allows(statements, retag(key))[0], f"{function} may not write {key}"
+        # And ownership, creation time, scope and the other role's key are not
+        for forbidden in (
+            "RequestedByUserId",
+            "CreatedAt",
+            "ManagedBy",
+            "Environment",
+            *(k for k in own.values() if k != key),
+        ):
+            assert not _allows(statements, retag(forbidden))[0], f"{function} may write {forbidden}"
+            assert not _allows(statements, retag(key, forbidden))[0]
