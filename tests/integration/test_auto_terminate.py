@@ -250,3 +250,20 @@ def test_unexpected_failures_are_raised_for_lambda_retries(aws, clock, lambda_co
     clients.ec2().meta.events.register("provide-client-params.ec2.DescribeInstances", boom)
     with pytest.raises(RuntimeError):
         fire(lambda_context, "terminate", instance_id=iid)
+
+
+def test_notifications_can_be_handed_to_a_notifier_lambda(
+    aws, clock, lambda_context, monkeypatch, lambda_async
+):
+    from bastion_orchestrator.app import wiring
+
+    notifier = "arn:aws:lambda:us-east-1:123456789012:function:slack-notifier"
+    monkeypatch.setenv("SLACK_NOTIFIER_LAMBDA_ARN", notifier)
+    wiring.reset()
+    iid = launch(lambda_context)
+    clock.advance(hours=3)
+    fire(lambda_context, "terminate", instance_id=iid)
+    [payload] = lambda_async
+    assert payload["type"] == "bastion_notification" and payload["kind"] == "terminated"
+    assert payload["instance_id"] == iid and payload["user_id"] == "U12345"
+    assert payload["channel_notice"] is True and payload["blocks"]
