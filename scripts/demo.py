@@ -176,7 +176,7 @@ def run(slack: Any) -> None:
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
         aws_request_id = "demo-request-0001"
 
-    ctx = Context()
+    ctx: Any = Context()  # what Lambda passes; the handlers read these four attributes
     ec2 = boto3.client("ec2")
     scheduler = boto3.client("scheduler")
 
@@ -291,9 +291,9 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
         queued.append(json.loads(params["Payload"]))
 
     def accepted(**_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-        return AWSResponse("https://lambda", 202, {}, None), {"StatusCode": 202}  # type: ignore[arg-type]
+        return AWSResponse("https://lambda", 202, HTTPHeaders(), None), {"StatusCode": 202}
 
     # moto cannot run this function asynchronously: the door's Invoke is answered here (202,
     # as Lambda queues it) and the payload is delivered to the handler below, as Lambda would.
@@ -305,7 +305,7 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
         event = function_url_event(body, secret=secret, timestamp=int(clock().timestamp()))
         response = handler.lambda_handler(event, ctx)
         print(f"  {DIM}HTTP {response['statusCode']}{RESET} {response['body'][:160]}")
-        return response  # type: ignore[no-any-return]
+        return response
 
     def run_async() -> list[dict[str, Any]]:
         results = []
