@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Final
 
 from bastion_orchestrator.clock import Clock, iso
@@ -45,6 +46,7 @@ TERMINATION_TOLERANCE: Final = timedelta(seconds=60)
 ORPHAN_GRACE: Final = timedelta(minutes=10)
 TERMINATE_BATCH: Final = 500
 DELETE_WORKERS: Final = 8
+DELETE_CHUNK: Final = 100
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,12 @@ class Reaper:
             for ref in self.schedules.ours()
             if ref.instance_id not in live and not _young(ref.created, now)
         )
+        deleted = 0
         with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
-            return sum(1 for _ in pool.map(self.schedules.delete, orphans))
+            # In chunks: Executor.map would submit the whole backlog at once.
+            while chunk := list(islice(orphans, DELETE_CHUNK)):
+                deleted += sum(1 for _ in pool.map(self.schedules.delete, chunk))
+        return deleted
 
     def _notify(self, notice: Notice) -> None:
         try:
