@@ -488,10 +488,6 @@ def sweep(count: int) -> None:
             "in a fresh process against a moto server"
         )
         print(output)
-        print(
-            "  (ListSchedules without MaxResults: moto pages by 50, the fake endpoint by 100, "
-            "the maximum;\n  AWS does not document its default, so real page counts may differ)"
-        )
     finally:
         server.terminate()
         server.wait(timeout=10)
