@@ -120,11 +120,14 @@ data "aws_iam_policy_document" "lambda_common" {
 # Orchestrator
 ###############################################################################
 
-data "aws_iam_policy_document" "orchestrator" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
+# After launch each function may write exactly one tag on this deployment's bastions: the
+# orchestrator ExpiresAt (extend), the auto-terminator WarnedFor (warning sent). Ownership,
+# creation time and scope tags can never be rewritten by either.
+data "aws_iam_policy_document" "retag" {
+  for_each = { orchestrator = "ExpiresAt", auto_terminate = "WarnedFor" }
 
   statement {
-    sid       = "RetagOnlyExpiresAtOnThisDeploymentsBastions"
+    sid       = "RetagOnly${each.value}OnThisDeploymentsBastions"
     actions   = ["ec2:CreateTags"]
     resources = ["${local.ec2_arn_prefix}:instance/*"]
 
@@ -137,14 +140,19 @@ data "aws_iam_policy_document" "orchestrator" {
       }
     }
 
-    # Only the one tag this function writes after launch: ownership, creation time and
-    # scope tags can never be rewritten by it.
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"
-      values   = ["ExpiresAt"]
+      values   = [each.value]
     }
   }
+}
+
+data "aws_iam_policy_document" "orchestrator" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.lambda_common.json,
+    data.aws_iam_policy_document.retag["orchestrator"].json,
+  ]
 
 
   statement {
@@ -391,30 +399,10 @@ resource "aws_iam_role_policy" "orchestrator" {
 ###############################################################################
 
 data "aws_iam_policy_document" "auto_terminate" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_common.json]
-
-  statement {
-    sid       = "RetagOnlyWarnedForOnThisDeploymentsBastions"
-    actions   = ["ec2:CreateTags"]
-    resources = ["${local.ec2_arn_prefix}:instance/*"]
-
-    dynamic "condition" {
-      for_each = local.scope_tags
-      content {
-        test     = "StringEquals"
-        variable = "ec2:ResourceTag/${condition.key}"
-        values   = [condition.value]
-      }
-    }
-
-    # Only the one tag this function writes after launch: ownership, creation time and
-    # scope tags can never be rewritten by it.
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "aws:TagKeys"
-      values   = ["WarnedFor"]
-    }
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.lambda_common.json,
+    data.aws_iam_policy_document.retag["auto_terminate"].json,
+  ]
 
 
   statement {
