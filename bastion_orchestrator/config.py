@@ -144,9 +144,6 @@ class Settings(BaseModel):
             return self.subnet_ids
         return (self.subnet_id,) if self.subnet_id else ()
 
-    def is_admin(self, user_id: str | None) -> bool:
-        return user_id is not None and user_id in self.admin_user_ids
-
 
 def _problems(error: ValidationError) -> list[tuple[str, str]]:
     """(variable, message) pairs. Cross-field rules name their variables in the message."""

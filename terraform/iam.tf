@@ -404,7 +404,6 @@ data "aws_iam_policy_document" "auto_terminate" {
     data.aws_iam_policy_document.retag["auto_terminate"].json,
   ]
 
-
   statement {
     sid       = "OwnLogGroupOnly"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]

@@ -111,16 +111,7 @@ class SlackNotifier:
 
     @staticmethod
     def _webhook(url: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        from slack_sdk.webhook import WebhookClient
-
-        try:
-            response = WebhookClient(url, timeout=SLACK_TIMEOUT_SECONDS).send(
-                text=text, blocks=blocks
-            )
-        except OSError as e:
-            raise NotificationFailed(f"webhook failed: {e}") from e
-        if response.status_code != 200:
-            raise NotificationFailed(f"webhook answered {response.status_code}: {response.body}")
+        _post_webhook(url, "webhook", text=text, blocks=blocks)
 
 
 class LambdaNotifier:
@@ -152,13 +143,26 @@ class LambdaNotifier:
 
 def respond(url: str, text: str, blocks: list[dict[str, Any]], *, replace_original: bool) -> None:
     """Post to a Slack ``response_url`` (ephemeral; replaces a button's message if asked)."""
+    _post_webhook(
+        url,
+        "response_url",
+        text=text,
+        blocks=blocks,
+        response_type="ephemeral",
+        replace_original=replace_original,
+    )
+
+
+def _post_webhook(url: str, what: str, **message: Any) -> None:
+    """POST a message to a Slack webhook or response_url; any failure is NotificationFailed."""
     from slack_sdk.webhook import WebhookClient
 
-    response = WebhookClient(url, timeout=SLACK_TIMEOUT_SECONDS).send(
-        text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original
-    )
+    try:
+        response = WebhookClient(url, timeout=SLACK_TIMEOUT_SECONDS).send(**message)
+    except OSError as e:
+        raise NotificationFailed(f"{what} failed: {e}") from e
     if response.status_code != 200:
-        raise NotificationFailed(f"response_url answered {response.status_code}")
+        raise NotificationFailed(f"{what} answered {response.status_code}: {response.body}")
 
 
 def _log_only(notice: Notice, text: str) -> None:
