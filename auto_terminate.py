@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bastion_orchestrator.app.entry import run_scheduled
+from bastion_orchestrator.entry import run_scheduled
 from bastion_orchestrator.observability import lambda_context, logger, metrics
 
 if TYPE_CHECKING:

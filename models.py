@@ -53,10 +53,14 @@ FIELD_HINTS: Final[dict[str, str]] = {
     "reason": "at most 256 printable characters",
     "rds_endpoint": "a DNS name of at most 253 characters",
     "rds_port": "an integer from 1 to 65535",
+    "hours": "a number of hours, more than 0 and at most MAX_LIFETIME_HOURS, e.g. 1.5",
+    "response_url": "an https://hooks.slack.com/ address",
 }
 
 InstanceId = Annotated[str, Field(pattern=INSTANCE_ID)]
 UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID)]
+Username = Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
+Hours = Annotated[float, Field(gt=0, le=720, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -72,7 +76,7 @@ def _printable(value: str | None) -> str | None:
 class Create(_Strict):
     action: Literal["create"]
     user_id: UserId
-    username: Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
+    username: Username
     display_name: Annotated[str, Field(max_length=128)] | None = None
     vpc_id: Annotated[str, Field(pattern=VPC_ID)] | None = None
     subnet_id: Annotated[str, Field(pattern=SUBNET_ID)] | None = None
@@ -80,6 +84,8 @@ class Create(_Strict):
     rds_endpoint: DnsName | None = None
     rds_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     reason: Annotated[str, Field(max_length=256)] | None = None
+    # The deployment's MAX_LIFETIME_HOURS bounds it further (checked by the use case).
+    hours: Hours | None = None
 
     _printable_text = field_validator("display_name", "reason")(_printable)
 
@@ -136,16 +142,50 @@ ScheduledEvent = Annotated[Warn | Terminate | Sweep, Field(discriminator="action
 EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent)
 
 
-class SlackJob(_Strict):
-    """The slow half of a Slack request, handed by the door to an async invocation of
-    itself as ``{"slack_job": {...}}``. ``request_id`` is derived from the signed request, so
-    a retried invocation launches nothing twice."""
+# ------------------------------------------------------------------ the IAM door
+# The signed caller takes the place of user_id/username: a body may leave them out, and one
+# that names anyone else is refused by the policy unless the caller is an admin.
+class IamCreate(Create):
+    user_id: UserId | None = None  # type: ignore[assignment]
+    username: Username | None = None  # type: ignore[assignment]
 
-    verb: Literal["create", "extend", "destroy"]
+
+def _any_target(self: _Targeted) -> _Targeted:
+    return self  # neither instance_id nor user_id: the caller's own bastion
+
+
+class IamStatus(Status):
+    _needs_target = model_validator(mode="after")(_any_target)
+
+
+class IamExtend(Extend):
+    _needs_target = model_validator(mode="after")(_any_target)
+
+
+class IamDestroy(Destroy):
+    _needs_target = model_validator(mode="after")(_any_target)
+
+
+IamAction = Annotated[
+    IamCreate | IamStatus | IamExtend | IamDestroy | ListBastions, Field(discriminator="action")
+]
+IAM_ACTION_ADAPTER: Final[TypeAdapter[IamAction]] = TypeAdapter(IamAction)
+
+# ------------------------------------------------------------------ continuations
+SLACK_RESPONSE_URL: Final = r"^https://hooks\.slack\.com/[A-Za-z0-9/_.~%+-]+$"
+SlowAction = Annotated[Create | Extend | Destroy, Field(discriminator="action")]
+
+
+class SlackJob(_Strict):
+    """The slow half of a Slack request (create, extend, destroy), handed by the Slack door to
+    an asynchronous invocation of its own function, inside a signed envelope
+    (``bastion_orchestrator.app.continuations``). The actor is the one Slack's signature
+    verified; ``request_id`` is derived from the signed request, so a retried invocation
+    launches nothing twice; the answer goes only to Slack (``response_url``)."""
+
     user_id: UserId
-    username: Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
-    instance_id: InstanceId | None = None
-    reason: Annotated[str, Field(max_length=256)] | None = None
-    response_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
-    replace_original: bool = False
+    username: Username
+    action: SlowAction
     request_id: Annotated[str, Field(pattern=r"^[0-9a-f]+$", min_length=16, max_length=64)]
+    response_url: Annotated[str, Field(max_length=2048, pattern=SLACK_RESPONSE_URL)] | None = None
+    replace_original: bool = False

@@ -30,6 +30,8 @@ _LAMBDA_ARN = (
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$"
 )
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+_PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
+_DOCUMENT = r"^[A-Za-z0-9_.:/-]{3,128}$"
 # Schedule names are at most 64 characters: "<project>-<env>-" + "i-<17 hex>" + "-termination".
 SCHEDULE_NAME_BUDGET = 64 - len("i-0123456789abcdef0") - len("-termination")
 
@@ -102,6 +104,18 @@ class Settings(BaseModel):
     )
     slack_notifier_lambda_arn: str | None = Field(
         None, alias="SLACK_NOTIFIER_LAMBDA_ARN", pattern=_LAMBDA_ARN
+    )
+    admin_principal_arns: Annotated[
+        frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(_csv)
+    ] = Field(frozenset(), alias="ADMIN_PRINCIPAL_ARNS")
+    session_document: str | None = Field(
+        None, alias="SESSION_DOCUMENT", pattern=_DOCUMENT, max_length=128
+    )
+    port_forward_document: str = Field(
+        "AWS-StartPortForwardingSessionToRemoteHost",
+        alias="PORT_FORWARD_DOCUMENT",
+        pattern=_DOCUMENT,
+        max_length=128,
     )
 
     @model_validator(mode="before")

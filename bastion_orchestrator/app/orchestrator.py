@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bastion_orchestrator.app.policy import Act
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.config import Settings
+from bastion_orchestrator.domain.actor import Owner
 from bastion_orchestrator.domain.bastion import (
     GONE_STATES,
     MANAGED_BY,
@@ -46,7 +48,7 @@ from bastion_orchestrator.errors import (
     NotFound,
 )
 from bastion_orchestrator.observability import audit, count, logger
-from models import Create, Destroy, Extend, ListBastions, Status
+from models import Create
 
 WARNING_FLOOR = timedelta(minutes=1)
 # A claimed slot without a launched instance frees itself after this (a crashed launch).
@@ -78,8 +80,9 @@ class Orchestrator:
     sleep: Callable[[float], None] = time.sleep
 
     # ----------------------------------------------------------------- create
-    def create(self, req: Create, *, request_id: str) -> dict[str, Any]:
+    def create(self, req: Create, owner: Owner, *, request_id: str) -> dict[str, Any]:
         s = self.settings
+        lifetime = self._lifetime(req.hours)
         # A requested subnet is tried first; the deployment's own subnets (the only ones its
         # IAM policy allows anyway) are the fallback when EC2 refuses it or has no capacity.
         subnets = tuple(dict.fromkeys([*([req.subnet_id] if req.subnet_id else []), *s.subnets]))
@@ -95,52 +98,52 @@ class Orchestrator:
                 variables=["BASTION_SECURITY_GROUP_ID"],
             )
         now = self.clock()
-        mine = [b for b in self.instances.active(req.user_id) if not b.is_expired(self.rules, now)]
+        user_id = owner.user_id
+        mine = [b for b in self.instances.active(user_id) if not b.is_expired(self.rules, now)]
         if len(mine) >= s.max_bastions_per_user:
             newest = max(mine, key=lambda b: b.created_at)
-            audit(
-                "bastion reused", actor=req.user_id, action="create", instance_id=newest.instance_id
-            )
+            audit("bastion reused", actor=user_id, action="create", instance_id=newest.instance_id)
             return {**self._view(newest, now), "existing": True}
 
         image = s.ami_id or self.instances.latest_image()
-        expires = initial_expiry(now, self.rules)
-        tags = self._tags(req, now, expires)
-        token = client_token(s.project_name, s.environment, req.user_id, request_id)
-        slot, concurrent = self._claim(req.user_id, token, now)
+        expires = initial_expiry(now, lifetime)
+        tags = self._tags(req, owner, now, expires)
+        token = client_token(s.project_name, s.environment, user_id, request_id)
+        slot, concurrent = self._claim(user_id, token, now)
         if concurrent is not None:
             audit(
                 "bastion reused (concurrent create)",
-                actor=req.user_id,
+                actor=user_id,
                 action="create",
                 instance_id=concurrent.instance_id,
             )
             return {**self._view(concurrent, now), "existing": True}
         if slot is None:
             raise LimitExceeded(
-                f"A bastion is already being launched for {req.user_id}; it appears in a few "
+                f"A bastion is already being launched for {user_id}; it appears in a few "
                 "seconds. Check with the status action instead of creating again.",
             )
         try:
             bastion, notes = self._launch(req, image, subnets, tags, token)
         except BaseException:
-            self.slots.release(req.user_id, token=token)
+            self.slots.release(user_id, token=token)
             raise
         bastion = replace(bastion, tags=tags)
-        self.slots.record(req.user_id, slot, token, bastion.instance_id, now + self.rules.maximum)
+        self.slots.record(user_id, slot, token, bastion.instance_id, now + self.rules.maximum)
         try:
             self.schedules.put(
                 bastion.instance_id, expires, warning_time(expires, self.rules, now), new=True
             )
         except Exception as e:
-            self._abandon(bastion, req.user_id, e)
+            self._abandon(bastion, user_id, e)
         count("BastionsCreated")
         audit(
             "bastion created",
-            actor=req.user_id,
+            actor=owner.arn or user_id,
             action="create",
             instance_id=bastion.instance_id,
-            username=req.username,
+            owner=user_id,
+            username=owner.username,
             expires_at=iso(expires),
             reason=req.reason,
             vpc_id=req.vpc_id,
@@ -151,20 +154,37 @@ class Orchestrator:
             response["notes"] = notes
         return response
 
-    def _tags(self, req: Create, now: datetime, expires: datetime) -> dict[str, str]:
+    def _lifetime(self, hours: float | None) -> Lifetime:
+        """The rules for this bastion: ``hours`` replaces the initial lifetime, within the cap."""
+        if hours is None:
+            return self.rules
+        cap = self.settings.max_lifetime_hours
+        if hours > cap:
+            raise InvalidRequest(
+                f"hours {hours:g} is more than this deployment's maximum lifetime ({cap:g} h). "
+                f"Ask for at most {cap:g} hours; extend later if you need more.",
+                errors=[{"field": "hours", "problem": f"at most MAX_LIFETIME_HOURS ({cap:g})"}],
+            )
+        return replace(self.rules, initial=timedelta(hours=hours))
+
+    def _tags(self, req: Create, owner: Owner, now: datetime, expires: datetime) -> dict[str, str]:
         s = self.settings
         tags = {
             Tag.MANAGED_BY: MANAGED_BY,
-            Tag.NAME: f"{s.project_name}-{s.environment}-bastion-{req.username}"[:256],
+            Tag.NAME: f"{s.project_name}-{s.environment}-bastion-{owner.username}"[:256],
             Tag.PROJECT: s.project_name,
             Tag.ENVIRONMENT: s.environment,
-            Tag.USER_ID: req.user_id,
-            Tag.USERNAME: req.username,
+            Tag.USER_ID: owner.user_id,
+            Tag.USERNAME: owner.username,
             Tag.CREATED_AT: iso(now),
             Tag.EXPIRES_AT: iso(expires),
         }
-        if req.display_name:
-            tags[Tag.DISPLAY_NAME] = req.display_name
+        if owner.display_name:
+            tags[Tag.DISPLAY_NAME] = owner.display_name
+        if owner.arn:
+            tags[Tag.ARN] = owner.arn
+        if owner.email:
+            tags[Tag.EMAIL] = owner.email
         endpoint = req.rds_endpoint or s.rds_endpoint
         if endpoint:
             tags[Tag.RDS_ENDPOINT] = endpoint
@@ -256,7 +276,12 @@ class Orchestrator:
                 return slot, None
             for instance_id in self.slots.holders(user_id):
                 bastion = self.instances.get(instance_id)
-                if bastion is not None and bastion.is_active:
+                # An expired bastion (its termination is under way) is never handed back.
+                if (
+                    bastion is not None
+                    and bastion.is_active
+                    and not bastion.is_expired(self.rules, now)
+                ):
                     return None, bastion
                 self.slots.release(user_id, instance_id=instance_id)
         return None, None
@@ -296,16 +321,20 @@ class Orchestrator:
         ) from cause
 
     # ------------------------------------------------------- status / extend / destroy
-    def status(self, req: Status) -> dict[str, Any]:
-        bastion = self._target(req.instance_id, req.user_id)
+    def status(self, act: Act) -> dict[str, Any]:
+        bastion = self._target(act)
         now = self.clock()
         view = self._view(bastion, now, detailed=True)
-        if bastion.state == "running":
-            view["ssm_status"] = self.sessions.agent_status(bastion.instance_id)
+        view["ssm_status"] = (
+            self.sessions.agent_status(bastion.instance_id)
+            if bastion.state == "running"
+            else "NotRegistered"
+        )
+        view["ready"] = view["ssm_status"] == "Online"
         return view
 
-    def extend(self, req: Extend) -> dict[str, Any]:
-        bastion = self._target(req.instance_id, req.user_id)
+    def extend(self, act: Act, *, actor: str) -> dict[str, Any]:
+        bastion = self._target(act)
         if not bastion.is_active:
             raise NotFound(
                 f"Bastion {bastion.instance_id} is {bastion.state}; it cannot be extended. "
@@ -314,13 +343,13 @@ class Orchestrator:
             )
         now = self.clock()
         previous = bastion.expires_at(self.rules)
-        expires = extended_expiry(bastion, self.rules, now)
+        extension = extended_expiry(bastion, self.rules, now)
+        expires = extension.expires_at
         self.instances.tag(bastion.instance_id, {Tag.EXPIRES_AT: iso(expires)})
         self.schedules.put(
             bastion.instance_id, expires, warning_time(expires, self.rules, now), new=False
         )
         count("BastionsExtended")
-        actor = req.user_id or "direct-invoke"
         audit(
             "bastion extended",
             actor=actor,
@@ -328,14 +357,22 @@ class Orchestrator:
             instance_id=bastion.instance_id,
             previous_expires_at=iso(previous),
             expires_at=iso(expires),
+            capped=extension.capped,
         )
         extended = replace(bastion, tags={**bastion.tags, Tag.EXPIRES_AT: iso(expires)})
-        return {**self._view(extended, now), "previous_expires_at": iso(previous)}
+        response = {**self._view(extended, now), "previous_expires_at": iso(previous)}
+        if extension.capped:
+            response["capped"] = True
+            response["message"] = (
+                f"Extended only to {iso(expires)}: bastions live at most "
+                f"{self.settings.max_lifetime_hours:g} h after creation, so this is the last "
+                "extension. Create a new bastion after it expires."
+            )
+        return response
 
-    def destroy(self, req: Destroy) -> dict[str, Any]:
-        bastion = self._target(req.instance_id, req.user_id, recently_gone=True)
+    def destroy(self, act: Act, *, actor: str) -> dict[str, Any]:
+        bastion = self._target(act, recently_gone=True)
         now = self.clock()
-        actor = req.user_id or "direct-invoke"
         if bastion.state in GONE_STATES:
             self.schedules.remove(bastion.instance_id)
             return {**self._view(bastion, now), "state": bastion.state, "already_terminated": True}
@@ -352,21 +389,25 @@ class Orchestrator:
             instance_id=bastion.instance_id,
             lived_seconds=int((now - bastion.created_at).total_seconds()),
         )
-        return {**self._view(bastion, now), "state": "shutting-down", "already_terminated": False}
+        ending = replace(bastion, state="shutting-down")
+        return {**self._view(ending, now), "state": ending.state, "already_terminated": False}
 
-    def list(self, req: ListBastions) -> dict[str, Any]:
+    def list(self, user_id: str | None) -> dict[str, Any]:
         now = self.clock()
-        found = sorted(self.instances.active(req.user_id), key=lambda b: b.created_at)
+        found = sorted(self.instances.active(user_id), key=lambda b: b.created_at)
         return {
             "success": True,
             "bastions": [self._view(b, now, detailed=True) for b in found],
         }
 
     # ----------------------------------------------------------------- helpers
-    def _target(
-        self, instance_id: str | None, caller: str | None, *, recently_gone: bool = False
-    ) -> Bastion:
+    def _target(self, act: Act, *, recently_gone: bool = False) -> Bastion:
         s = self.settings
+        instance_id, caller = act.instance_id, act.user_id
+        if instance_id is None and caller is None:
+            raise InvalidRequest(
+                "Name the bastion: give instance_id, or user_id to act on that user's bastion.",
+            )
         if instance_id is not None:
             bastion = self.instances.get(instance_id)
             if bastion is None:
@@ -375,7 +416,7 @@ class Orchestrator:
                     "id; the list action shows the active ones.",
                     instance_id=instance_id,
                 )
-            ensure_may_act(bastion, caller, s.admin_user_ids)
+            ensure_may_act(bastion, act.caller)
             return bastion
         mine = sorted(self.instances.active(caller), key=lambda b: b.created_at)
         if not mine and recently_gone:
@@ -406,8 +447,7 @@ class Orchestrator:
             self.rules,
             now,
             region=self.region,
-            default_rds_endpoint=self.settings.rds_endpoint,
-            default_rds_port=self.settings.rds_port,
+            settings=self.settings,
             detailed=detailed,
         )
 

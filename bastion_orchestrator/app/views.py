@@ -9,18 +9,25 @@ from typing import Any
 from pydantic import ValidationError
 
 from bastion_orchestrator.clock import iso
-from bastion_orchestrator.domain.bastion import Bastion, Lifetime
+from bastion_orchestrator.config import Settings
+from bastion_orchestrator.domain.bastion import GONE_STATES, Bastion, Lifetime
 from bastion_orchestrator.errors import InvalidRequest
-
-PORT_FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 
 
 def connection(
-    instance_id: str, region: str | None, rds_endpoint: str | None, rds_port: int
+    instance_id: str,
+    region: str | None,
+    rds_endpoint: str | None,
+    rds_port: int,
+    *,
+    session_document: str | None = None,
+    port_forward_document: str = "AWS-StartPortForwardingSessionToRemoteHost",
 ) -> dict[str, str]:
-    """The two commands a user copies: a shell, and (with an RDS endpoint) a port forward."""
+    """The two commands a user copies: a shell, and (with an RDS endpoint) a port forward,
+    each through the deployment's Session Manager document (the module's logged ones)."""
     where = f" --region {region}" if region else ""
-    commands = {"terminal": f"aws ssm start-session --target {instance_id}{where}"}
+    shell = f" --document-name {session_document}" if session_document else ""
+    commands = {"terminal": f"aws ssm start-session --target {instance_id}{where}{shell}"}
     if rds_endpoint:
         parameters = json.dumps(
             {
@@ -32,7 +39,7 @@ def connection(
         )
         commands["port_forward"] = (
             f"aws ssm start-session --target {instance_id}{where} "
-            f"--document-name {PORT_FORWARD_DOCUMENT} --parameters '{parameters}'"
+            f"--document-name {port_forward_document} --parameters '{parameters}'"
         )
     return commands
 
@@ -52,22 +59,35 @@ def bastion_view(
     now: datetime,
     *,
     region: str | None,
-    default_rds_endpoint: str | None,
-    default_rds_port: int,
+    settings: Settings,
     detailed: bool = False,
 ) -> dict[str, Any]:
-    endpoint = bastion.rds_endpoint or default_rds_endpoint
-    port = bastion.rds_port or default_rds_port
-    commands = connection(bastion.instance_id, region, endpoint, port)
+    endpoint = bastion.rds_endpoint or settings.rds_endpoint
+    port = bastion.rds_port or settings.rds_port
     view: dict[str, Any] = {
         "success": True,
         "instance_id": bastion.instance_id,
         "private_ip": bastion.private_ip,
         "created_at": iso(bastion.created_at),
         "expires_at": iso(bastion.expires_at(rules)),
-        "connection_instructions": instructions(commands, port),
-        "connection": commands,
     }
+    if bastion.state in GONE_STATES:
+        # Nothing to connect to: a terminated bastion's answers carry no commands.
+        view["connection_instructions"] = (
+            f"None: {bastion.instance_id} is {bastion.state}. Create a new bastion to connect."
+        )
+        view["connection"] = {}
+    else:
+        commands = connection(
+            bastion.instance_id,
+            region,
+            endpoint,
+            port,
+            session_document=settings.session_document,
+            port_forward_document=settings.port_forward_document,
+        )
+        view["connection_instructions"] = instructions(commands, port)
+        view["connection"] = commands
     if detailed:
         view.update(
             state=bastion.state,

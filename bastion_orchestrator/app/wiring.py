@@ -11,7 +11,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from bastion_orchestrator.app.continuations import SlackJobs
+from bastion_orchestrator.app.dispatcher import Dispatcher
 from bastion_orchestrator.app.orchestrator import Orchestrator
+from bastion_orchestrator.app.policy import Policy
 from bastion_orchestrator.app.reaper import Reaper
 from bastion_orchestrator.aws import clients
 from bastion_orchestrator.aws.ec2 import Ec2Instances
@@ -23,7 +26,10 @@ from bastion_orchestrator.domain.bastion import Lifetime
 from bastion_orchestrator.domain.ports import NoSlots, Notifier, Slots
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
+    from bastion_orchestrator.domain.ports import Notice
     from bastion_orchestrator.slack.notifier import SlackSecret
 
 _clock: list[Clock] = [system_clock]
@@ -93,6 +99,37 @@ def slack_secret() -> SlackSecret:
     return slack_secret_loader()()
 
 
+def signing_secret() -> str | None:
+    return slack_secret().signing_secret
+
+
+def reply(url: str, notice: Notice, replace_original: bool) -> None:
+    from bastion_orchestrator.slack.notifier import reply as post
+
+    post(url, notice, replace_original=replace_original)
+
+
+def email_of(user_id: str) -> str | None:
+    """The Slack user's e-mail (users.info), for the RequestedByEmail tag; None if unknown."""
+    from bastion_orchestrator.slack.notifier import email_of as lookup
+
+    s = get_settings()
+    return lookup(slack_secret, user_id, api_url=s.slack_api_url)
+
+
+def enqueue(function_arn: str, payload: dict[str, Any]) -> None:
+    self_invoker().invoke_async(function_arn, payload)
+
+
+def once() -> Any:
+    table = get_settings().idempotency_table
+    if not table:
+        return None
+    from bastion_orchestrator.aws.idempotency import once_per_request
+
+    return once_per_request(table)
+
+
 @cache
 def self_invoker() -> SelfInvoker:
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
@@ -125,8 +162,28 @@ def orchestrator() -> Orchestrator:
         schedules=schedules(),
         sessions=SsmSessions(clients.ssm),
         clock=now,
-        region=clients.ec2().meta.region_name,
+        region=clients.region(),
         slots=slots(),
+    )
+
+
+def policy() -> Policy:
+    return Policy.of(get_settings())
+
+
+def dispatcher() -> Dispatcher:
+    return Dispatcher(policy=policy, orchestrator=orchestrator)
+
+
+def slack_jobs() -> SlackJobs:
+    return SlackJobs(
+        dispatcher=dispatcher(),
+        environment=lambda: get_settings().environment,
+        clock=now,
+        notifier=notifier,
+        reply=reply,
+        email_of=email_of,
+        once=once,
     )
 
 
@@ -147,7 +204,7 @@ def reaper() -> Reaper:
 
 def reset() -> None:
     """Forget settings, clients, adapters and cached parameters (tests, demo)."""
-    from bastion_orchestrator.aws import ssm
+    from bastion_orchestrator.aws import idempotency, ssm
     from bastion_orchestrator.slack import notifier as slack_notifier
 
     get_settings.cache_clear()
@@ -160,3 +217,4 @@ def reset() -> None:
     slots.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()
+    idempotency.once_per_request.cache_clear()

@@ -56,6 +56,13 @@ def client(service: str) -> Any:
     return _clients[service]
 
 
+def region() -> str | None:
+    """The region clients are made for, without making one (the Slack ack path needs no EC2
+    client)."""
+    name: str | None = _session().region_name
+    return name
+
+
 def created() -> list[Any]:
     """The clients made so far (instrumentation: the bench counts their calls)."""
     return list(_clients.values())

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bastion_orchestrator.clock import iso, parse_iso
+from bastion_orchestrator.domain.actor import Principal
 from bastion_orchestrator.errors import Forbidden, LimitExceeded
 
 MANAGED_BY: Final = "bastion-orchestrator"
@@ -27,6 +28,8 @@ class Tag:
     USER_ID: Final = "RequestedByUserId"
     USERNAME: Final = "RequestedBy"
     DISPLAY_NAME: Final = "RequestedByName"
+    ARN: Final = "RequestedByArn"
+    EMAIL: Final = "RequestedByEmail"
     CREATED_AT: Final = "CreatedAt"
     EXPIRES_AT: Final = "ExpiresAt"
     RDS_ENDPOINT: Final = "RdsEndpoint"
@@ -120,13 +123,27 @@ def initial_expiry(now: datetime, rules: Lifetime) -> datetime:
     return now.replace(microsecond=0) + rules.initial
 
 
-def extended_expiry(bastion: Bastion, rules: Lifetime, now: datetime) -> datetime:
+@dataclass(frozen=True)
+class Extension:
+    expires_at: datetime
+    capped: bool  # clamped to the cap: less than a full extension was granted
+
+
+def extended_expiry(bastion: Bastion, rules: Lifetime, now: datetime) -> Extension:
     """Push the expiry out by the extension, never past the cap.
 
-    Raises ``LimitExceeded`` when the bastion already sits at its cap.
+    Raises ``LimitExceeded`` when the bastion already sits at its cap, or when its expiry has
+    passed (it is being terminated; extending it now would revive it).
     """
     current = bastion.expires_at(rules)
     cap = bastion.cap(rules).replace(microsecond=0)
+    if current <= now:
+        raise LimitExceeded(
+            f"Bastion {bastion.instance_id} expired at {iso(current)} and is being "
+            "terminated; it cannot be extended. Create a new bastion.",
+            instance_id=bastion.instance_id,
+            expires_at=iso(current),
+        )
     if current >= cap:
         raise LimitExceeded(
             f"Bastion {bastion.instance_id} already runs until its maximum lifetime "
@@ -135,16 +152,19 @@ def extended_expiry(bastion: Bastion, rules: Lifetime, now: datetime) -> datetim
             instance_id=bastion.instance_id,
             expires_at=iso(current),
         )
-    return min(max(current, now).replace(microsecond=0) + rules.extension, cap)
+    wanted = max(current, now).replace(microsecond=0) + rules.extension
+    return Extension(min(wanted, cap), capped=wanted > cap)
 
 
-def ensure_may_act(bastion: Bastion, caller: str | None, admins: frozenset[str]) -> None:
-    """Owner-or-admin: a caller who names themselves must own the bastion or be an admin."""
-    if caller is None or caller == bastion.user_id or caller in admins:
+def ensure_may_act(bastion: Bastion, caller: Principal) -> None:
+    """Owner-or-admin: the bastion's requester, an admin, or the operator (direct invoke
+    naming nobody) may act on it."""
+    if caller.unrestricted or caller.id == bastion.user_id:
         return
     raise Forbidden(
-        f"User {caller} did not request bastion {bastion.instance_id} and is not an admin. "
-        "Ask its requester, or an admin listed in ADMIN_USER_IDS.",
+        f"{caller.id} did not request bastion {bastion.instance_id} and is not an admin. "
+        "Ask its requester, or an admin (ADMIN_USER_IDS, or ADMIN_PRINCIPAL_ARNS on the IAM "
+        "door).",
         instance_id=bastion.instance_id,
     )
 

@@ -34,6 +34,9 @@ COMMON_ENVIRONMENTS: Final = frozenset(
     }
 )
 _ENV_WORD: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
+_DURATION: Final = re.compile(
+    r"^(?P<value>[0-9]{1,3}(\.[0-9]{1,2})?)(?P<unit>h|hr|hrs|hours?|m|min|mins)$"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Command:
     verb: Verb
     environment: str | None = None  # the env word given, if any
     reason: str | None = None
+    hours: float | None = None  # create's duration word: 1h, 90m, 1.5h
     unknown: str | None = None  # what was typed when it was not a command
 
 
@@ -59,8 +63,21 @@ def parse(text: str, served: str) -> Command:
     environment: str | None = None
     if rest and _is_env_word(rest[0], served, any_word=verb != "create"):
         environment, rest = rest[0], rest[1:]
-    reason = " ".join(rest)[:256] or None if verb == "create" else None
-    return Command(verb, environment, reason)
+    if verb != "create":
+        return Command(verb, environment)
+    hours = _hours(rest[0]) if rest else None
+    if hours is not None:
+        rest = rest[1:]
+    return Command(verb, environment, " ".join(rest)[:256] or None, hours)
+
+
+def _hours(word: str) -> float | None:
+    """``2h``, ``1.5h``, ``90m``, ``45min`` as hours; None when the word is not a duration."""
+    match = _DURATION.match(word.lower())
+    if match is None:
+        return None
+    value = float(match["value"])
+    return value if match["unit"].startswith("h") else value / 60
 
 
 def _is_env_word(word: str, served: str, *, any_word: bool) -> bool:
@@ -74,7 +91,8 @@ def _is_env_word(word: str, served: str, *, any_word: bool) -> bool:
 
 
 HELP: Final = (
-    "`/infra bastion create [env] [reason…]` launch your bastion (SSM only, expires in {hours} h)\n"
+    "`/infra bastion create [env] [2h] [reason…]` launch your bastion (SSM only, expires in "
+    "{hours} h unless you give a duration)\n"
     "`/infra bastion status [env]` state, expiry and connection commands\n"
     "`/infra bastion extend [env]` add {extend} h (up to {cap} h after creation)\n"
     "`/infra bastion destroy [env]` terminate it now\n"

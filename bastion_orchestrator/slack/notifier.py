@@ -8,6 +8,7 @@ outage never stops a termination.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +20,7 @@ from bastion_orchestrator.domain.ports import Notice
 from bastion_orchestrator.errors import NotificationFailed
 from bastion_orchestrator.observability import logger
 from bastion_orchestrator.slack.messages import render
+from models import SLACK_RESPONSE_URL
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
 CHANNEL_KINDS: Final = frozenset({"terminated"})
+_SLACK_HOOK: Final = re.compile(SLACK_RESPONSE_URL)
+_EMAIL: Final = re.compile(r"^[^@\s]{1,128}@[A-Za-z0-9.-]{1,127}$")
 SECRET_CACHE_SECONDS: Final = 300
 SLACK_TIMEOUT_SECONDS: Final = 5
 
@@ -141,8 +145,12 @@ class LambdaNotifier:
             raise NotificationFailed(f"notifier Lambda {self._arn} failed: {e!r}") from e
 
 
-def respond(url: str, text: str, blocks: list[dict[str, Any]], *, replace_original: bool) -> None:
-    """Post to a Slack ``response_url`` (ephemeral; replaces a button's message if asked)."""
+def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
+    """Post a notice to a Slack ``response_url`` (ephemeral; replaces a button's message if
+    asked). Only Slack's own hooks are ever posted to."""
+    if not _SLACK_HOOK.match(url):
+        raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
+    text, blocks = render(notice)
     _post_webhook(
         url,
         "response_url",
@@ -163,6 +171,28 @@ def _post_webhook(url: str, what: str, **message: Any) -> None:
         raise NotificationFailed(f"{what} failed: {e}") from e
     if response.status_code != 200:
         raise NotificationFailed(f"{what} answered {response.status_code}: {response.body}")
+
+
+def email_of(secret: Callable[[], SlackSecret], user_id: str, *, api_url: str) -> str | None:
+    """The user's profile e-mail from ``users.info`` (needs ``users:read.email``). Any
+    failure (no token, no scope, Slack down) means no e-mail: the bastion is then reachable
+    only through the IAM door's owner rule, never through a guess."""
+    from slack_sdk import WebClient
+
+    try:
+        token = secret().bot_token
+        if not token:
+            return None
+        web = WebClient(token=token, base_url=api_url, timeout=SLACK_TIMEOUT_SECONDS)
+        user: Any = web.users_info(user=user_id).get("user")
+        profile = user.get("profile") if isinstance(user, dict) else None
+    except Exception as e:  # optional enrichment: never a reason to refuse a create
+        logger.warning("users.info failed: no RequestedByEmail tag", extra={"error": repr(e)})
+        return None
+    email = profile.get("email") if isinstance(profile, dict) else None
+    if isinstance(email, str) and _EMAIL.match(email):
+        return email
+    return None
 
 
 def _log_only(notice: Notice, text: str) -> None:

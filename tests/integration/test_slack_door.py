@@ -132,7 +132,7 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     assert status == 200 and ack["response_type"] == "ephemeral"
     assert "Launching your bastion in dev" in ack["text"]
     assert not [c for c in calls if c.startswith("ec2.")]
-    assert [p["slack_job"]["verb"] for p in lambda_async] == ["create"]
+    assert [p["continuation"]["job"]["action"]["action"] for p in lambda_async] == ["create"]
     assert aws.running() == []
 
     # Then the async invocation launches it and reports back twice
@@ -291,11 +291,11 @@ def test_button_with_a_bad_instance_id_launches_nothing(
     assert "does not name a bastion" in body["text"] and lambda_async == []
 
 
-def test_forged_continuations_are_refused(aws, clock, lambda_context):
+def test_an_unsigned_continuation_of_the_old_shape_is_refused(aws, clock, lambda_context):
     response = handler.lambda_handler(
         {"slack_job": {"verb": "destroy", "user_id": "U1"}}, lambda_context
     )
-    assert response["error"] == "VALIDATION_ERROR"
+    assert response["error"] == "FORBIDDEN"
 
 
 def test_clock_is_what_the_window_uses(aws, slack, clock, lambda_context, lambda_async):

@@ -12,6 +12,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 
+SLACK_HOOKS = "https://hooks.slack.com/"
+
+
 @dataclass
 class Posted:
     endpoint: str  # "chat.postMessage", "chat.update", "webhook", "response_url"
@@ -58,8 +61,14 @@ class SlackStandIn:
 
     @property
     def response_url(self) -> str:
+        """A response_url as Slack sends it. The door accepts only Slack's own hooks, so tests
+        route that host to this stand-in at the last step (``local``), after every check."""
+        return f"{SLACK_HOOKS}commands/T000/1234/abcd"
+
+    def local(self, url: str) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/response/T000/1234/abcd"
+        base = f"http://127.0.0.1:{self._server.server_address[1]}/response/"
+        return base + url.removeprefix(SLACK_HOOKS) if url.startswith(SLACK_HOOKS) else url
 
     def start(self) -> SlackStandIn:
         standin = self

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.actor import Principal
 from bastion_orchestrator.domain.bastion import (
     Bastion,
     Lifetime,
@@ -38,22 +39,30 @@ def test_initial_expiry_is_three_hours_to_the_second():
 
 def test_extend_adds_two_hours():
     b = bastion(T0 + timedelta(hours=3))
-    assert extended_expiry(b, RULES, T0 + timedelta(hours=1)) == T0 + timedelta(hours=5)
+    extension = extended_expiry(b, RULES, T0 + timedelta(hours=1))
+    assert extension.expires_at == T0 + timedelta(hours=5)
+    assert extension.capped is False
 
 
 def test_extend_is_clamped_to_the_cap_then_refused():
     near_cap = bastion(T0 + timedelta(hours=11, minutes=30))
-    assert extended_expiry(near_cap, RULES, T0 + timedelta(hours=11)) == T0 + timedelta(hours=12)
+    extension = extended_expiry(near_cap, RULES, T0 + timedelta(hours=11))
+    assert extension.expires_at == T0 + timedelta(hours=12)
+    assert extension.capped is True  # 30 minutes granted, not 2 hours: the caller is told
     at_cap = bastion(T0 + timedelta(hours=12))
     with pytest.raises(LimitExceeded) as refused:
         extended_expiry(at_cap, RULES, T0 + timedelta(hours=11))
     assert "maximum lifetime" in refused.value.message
 
 
-def test_extend_of_an_overdue_bastion_counts_from_now():
+def test_extend_after_expiry_is_refused_not_a_revival():
+    # Given a bastion whose ExpiresAt passed ten minutes ago (its termination is under way)
     overdue = bastion(T0 + timedelta(hours=3))
     now = T0 + timedelta(hours=3, minutes=10)
-    assert extended_expiry(overdue, RULES, now) == now + timedelta(hours=2)
+    # When it is extended, Then it is refused: an extend must never bring it back
+    with pytest.raises(LimitExceeded) as refused:
+        extended_expiry(overdue, RULES, now)
+    assert "expired" in refused.value.message
 
 
 @pytest.mark.parametrize("tampered", ["2099-01-01T00:00:00+00:00", "not-a-date", ""])
@@ -82,13 +91,13 @@ def test_warning_is_due_only_in_the_lead_time(minutes_left, due):
     assert warning_due(b, RULES, now, timedelta(minutes=2)) is due
 
 
-def test_owner_admin_and_anonymous_may_act_others_may_not():
+def test_owner_admin_and_operator_may_act_others_may_not():
     b = bastion(T0 + timedelta(hours=3))
-    ensure_may_act(b, "U1", frozenset())
-    ensure_may_act(b, "UADMIN", frozenset({"UADMIN"}))
-    ensure_may_act(b, None, frozenset())  # a direct invoke without a caller (IAM is the gate)
+    ensure_may_act(b, Principal("U1"))
+    ensure_may_act(b, Principal("UADMIN", admin=True))
+    ensure_may_act(b, Principal(None))  # a direct invoke naming nobody: the operator
     with pytest.raises(Forbidden):
-        ensure_may_act(b, "U2", frozenset({"UADMIN"}))
+        ensure_may_act(b, Principal("U2"))
 
 
 # ---------------------------------------------------------------- properties
@@ -107,9 +116,9 @@ def test_extend_sequences_never_pass_the_cap(steps):
         now += timedelta(minutes=minutes)
         before = b.expires_at(RULES)
         try:
-            new = extended_expiry(b, RULES, now)
+            new = extended_expiry(b, RULES, now).expires_at
         except LimitExceeded:
-            assert before >= cap.replace(microsecond=0)
+            assert before >= cap.replace(microsecond=0) or before <= now
             continue
         assert before < new <= cap
         b = replace(b, tags={**b.tags, "ExpiresAt": iso(new)})

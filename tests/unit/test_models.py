@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bastion_orchestrator.app.entry import run_action
+from bastion_orchestrator.doors import direct
 from models import ACTION_ADAPTER, EVENT_ADAPTER, Create
 
 pytestmark = pytest.mark.unit
@@ -63,7 +63,8 @@ def test_boundaries_are_inclusive():
 
 
 def test_refusal_messages_name_field_and_remedy():
-    response = run_action({"action": "status", "instance_id": "i-xyz", "extra": 1}, "req")
+    # The direct door refuses before any AWS client exists: no dispatcher is needed
+    response = direct.handle({"action": "status", "instance_id": "i-xyz", "extra": 1}, "req", None)  # type: ignore[arg-type]
     assert response["error"] == "VALIDATION_ERROR"
     fields = {e["field"]: e["problem"] for e in response["errors"]}
     assert "8 or 17 lowercase hex digits" in fields["instance_id"]

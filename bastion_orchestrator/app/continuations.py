@@ -1,0 +1,178 @@
+"""Continuations: the slow half of a Slack request, run by an asynchronous self-invocation.
+
+The function's direct-invoke door is open to operators, so a continuation must prove that this
+deployment's Slack door produced it. The door seals the whole job and the time it was issued
+with HMAC-SHA256 under a key derived from the Slack signing secret (never the secret itself:
+a continuation signature can never pass as a Slack request signature, nor the reverse). The
+receiving side refuses anything unsigned, altered, malformed or older than
+``MAX_AGE_SECONDS`` before it parses the job; a refusal is logged, counted and changes nothing.
+
+A genuine continuation delivered twice launches once: its ``request_id`` (from the signed Slack
+request) is the RunInstances client token and, with ``IDEMPOTENCY_TABLE``, the Powertools
+idempotency key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from bastion_orchestrator.app.dispatcher import Dispatcher
+from bastion_orchestrator.clock import Clock, parse_iso
+from bastion_orchestrator.domain.actor import Actor
+from bastion_orchestrator.domain.ports import Notice, Notifier
+from bastion_orchestrator.observability import count, logger
+from models import Create, Destroy, SlackJob
+
+# The module sets the orchestrator's maximum async event age to the same 15 minutes.
+MAX_AGE_SECONDS: Final = 900
+CLOCK_SKEW_SECONDS: Final = 60
+_KEY_LABEL: Final = b"bastion-orchestrator/continuation/v1"
+_VERSION: Final = "v1="
+_FIELDS: Final = frozenset({"job", "issued_at", "signature"})
+
+
+class ForgedContinuation(Exception):
+    """A continuation this deployment did not produce (or no longer vouches for)."""
+
+
+def _key(signing_secret: str) -> bytes:
+    return hmac.new(signing_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+
+
+def _mac(signing_secret: str, job: Mapping[str, Any], issued_at: int) -> str:
+    canonical = json.dumps(
+        {"issued_at": issued_at, "job": job}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    return _VERSION + hmac.new(_key(signing_secret), canonical, hashlib.sha256).hexdigest()
+
+
+def seal(job: SlackJob, signing_secret: str, now: datetime) -> dict[str, Any]:
+    """The payload of the async invocation: the job, when it was issued, and their MAC."""
+    body = job.model_dump(mode="json", exclude_none=True)
+    issued_at = int(now.timestamp())
+    return {
+        "continuation": {
+            "job": body,
+            "issued_at": issued_at,
+            "signature": _mac(signing_secret, body, issued_at),
+        }
+    }
+
+
+def unseal(envelope: Any, signing_secret: str | None, now: datetime) -> SlackJob:
+    """The job inside a genuine, fresh continuation; ``ForgedContinuation`` otherwise."""
+    if not isinstance(envelope, dict) or set(envelope) != _FIELDS:
+        raise ForgedContinuation("not a continuation envelope (job, issued_at, signature)")
+    job, issued_at, signature = envelope["job"], envelope["issued_at"], envelope["signature"]
+    if not isinstance(job, dict) or type(issued_at) is not int or not isinstance(signature, str):
+        raise ForgedContinuation("malformed envelope")
+    if not signing_secret:
+        raise ForgedContinuation("no signing_secret configured: no continuation can be genuine")
+    try:
+        expected = _mac(signing_secret, job, issued_at)
+    except (TypeError, ValueError) as e:  # a job that is not plain JSON
+        raise ForgedContinuation("job is not canonical JSON") from e
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):
+        raise ForgedContinuation("signature does not match")
+    age = now.timestamp() - issued_at
+    if age > MAX_AGE_SECONDS or age < -CLOCK_SKEW_SECONDS:
+        raise ForgedContinuation(f"stale: issued {int(age)} s ago")
+    try:
+        return SlackJob.model_validate(job)
+    except ValidationError as e:  # signed by us yet invalid: a bug, never worth a retry
+        raise ForgedContinuation(f"invalid job: {e.error_count()} error(s)") from e
+
+
+Reply = Callable[[str, Notice, bool], None]
+# Runs a job at most once per request_id: (job, Lambda context, the work) -> its result.
+Once = Callable[[SlackJob, Any, Callable[[SlackJob], dict[str, Any]]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SlackJobs:
+    """Runs a verified job through the dispatcher, then tells the user where they asked
+    (``response_url``) and in a direct message. Delivery failures never undo the work."""
+
+    dispatcher: Dispatcher
+    environment: Callable[[], str]
+    clock: Clock
+    notifier: Callable[[], Notifier]
+    reply: Reply
+    email_of: Callable[[str], str | None]
+    once: Callable[[], Once | None]  # Powertools idempotency, with IDEMPOTENCY_TABLE
+
+    def run(self, job: SlackJob, context: Any) -> dict[str, Any]:
+        guard = self.once()
+        return guard(job, context, self._run) if guard else self._run(job)
+
+    def _run(self, job: SlackJob) -> dict[str, Any]:
+        action = job.action
+        email = self.email_of(job.user_id) if isinstance(action, Create) else None
+        actor = Actor("slack", job.user_id, username=job.username, email=email)
+        result = self.dispatcher.dispatch(actor, action, request_id=job.request_id)
+        self._deliver(job, self._notice(job, result))
+        return result
+
+    def _notice(self, job: SlackJob, result: dict[str, Any]) -> Notice:
+        environment = self.environment()
+        instance_id = result.get("instance_id") or getattr(job.action, "instance_id", None)
+        if not result.get("success"):
+            return Notice(
+                "failed",
+                job.user_id,
+                instance_id or "(none)",
+                None,
+                environment,
+                detail=str(result.get("message")),
+            )
+        expires = parse_iso(result.get("expires_at"))
+        if isinstance(job.action, Create):
+            return Notice(
+                "created",
+                job.user_id,
+                result["instance_id"],
+                expires,
+                environment,
+                connection=result.get("connection", {}),
+            )
+        if isinstance(job.action, Destroy):
+            created = parse_iso(result.get("created_at"))
+            lived = int((self.clock() - created).total_seconds()) if created else None
+            return Notice(
+                "terminated",
+                job.user_id,
+                result["instance_id"],
+                expires,
+                environment,
+                cause="destroy",
+                lived_seconds=lived,
+            )
+        return Notice(
+            "extended",
+            job.user_id,
+            result["instance_id"],
+            expires,
+            environment,
+            detail=result.get("message"),
+        )
+
+    def _deliver(self, job: SlackJob, notice: Notice) -> None:
+        if job.response_url:
+            try:
+                self.reply(job.response_url, notice, job.replace_original)
+            except Exception as e:
+                count("NotificationFailures")
+                logger.warning("response_url post failed", extra={"error": repr(e)})
+        try:
+            self.notifier().send(notice)
+        except Exception as e:
+            count("NotificationFailures")
+            logger.warning("direct message failed", extra={"error": repr(e)})

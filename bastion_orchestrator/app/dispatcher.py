@@ -1,0 +1,118 @@
+"""One way in: every door hands an authenticated actor and a parsed action to ``dispatch``.
+
+Here, once: the policy decides, the use case runs, and errors become the contract's
+responses. Doors only translate their requests in and these responses out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from bastion_orchestrator.app.orchestrator import Orchestrator
+from bastion_orchestrator.app.policy import Act, Action, Decision, Launch, Listing, Policy
+from bastion_orchestrator.app.views import validation_error
+from bastion_orchestrator.domain.actor import Actor
+from bastion_orchestrator.errors import (
+    BastionError,
+    Forbidden,
+    InternalError,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+)
+from bastion_orchestrator.observability import audit, count, logger
+from models import FIELD_HINTS
+
+# Refusals a user caused are warnings; the rest (configuration, capacity, AWS) are errors.
+USER_CAUSED: Final = (InvalidRequest, NotFound, Forbidden, LimitExceeded)
+ALLOWED_FIELDS: Final = {
+    "create": [
+        "action",
+        "user_id",
+        "username",
+        "display_name",
+        "vpc_id",
+        "subnet_id",
+        "rds_security_group_id",
+        "rds_endpoint",
+        "rds_port",
+        "reason",
+        "hours",
+    ],
+    "status": ["action", "instance_id", "user_id"],
+    "extend": ["action", "instance_id", "user_id"],
+    "destroy": ["action", "instance_id", "user_id"],
+    "list": ["action", "user_id"],
+}
+
+
+def invalid(error: ValidationError) -> InvalidRequest:
+    """A payload pydantic refused, as one VALIDATION_ERROR that says how to fix each field."""
+    return validation_error(error, FIELD_HINTS, ALLOWED_FIELDS)
+
+
+def refused(error: BastionError) -> dict[str, Any]:
+    """Log, count and answer a refusal: the one mapping of errors to responses."""
+    level = logger.warning if isinstance(error, USER_CAUSED) else logger.error
+    level("request refused", extra={"error": error.code, "reason": error.message})
+    count("RequestsRefused")
+    if isinstance(error, Forbidden):
+        count("ForbiddenRequests")
+    return error.to_response()
+
+
+def failed() -> dict[str, Any]:
+    logger.exception("unexpected failure")
+    count("InternalErrors")
+    return InternalError(
+        "Unexpected failure; nothing was left half-done that the sweep will not clean up. "
+        "Retry, and check the function's logs if it persists."
+    ).to_response()
+
+
+@dataclass(frozen=True)
+class Dispatcher:
+    policy: Callable[[], Policy]
+    orchestrator: Callable[[], Orchestrator]
+
+    def decide(self, actor: Actor, action: Action) -> Decision:
+        """The policy's answer alone, no AWS call: doors use it to refuse early."""
+        return self.policy().decide(actor, action)
+
+    def dispatch(self, actor: Actor, action: Action, *, request_id: str) -> dict[str, Any]:
+        """Decide, act, answer. Never raises: every outcome is a contract response."""
+        logger.append_keys(actor=actor.label, door=actor.door, action=action.action)
+        try:
+            decision = self.decide(actor, action)
+            return self._run(decision, actor, request_id)
+        except BastionError as e:
+            if isinstance(e, Forbidden):
+                audit(
+                    "request forbidden",
+                    actor=actor.label,
+                    action=action.action,
+                    instance_id=getattr(action, "instance_id", None),
+                    door=actor.door,
+                    reason=e.message,
+                )
+            return refused(e)
+        except Exception:
+            return failed()
+
+    def _run(self, decision: Decision, actor: Actor, request_id: str) -> dict[str, Any]:
+        service = self.orchestrator()
+        match decision:
+            case Launch():
+                return service.create(decision.request, decision.owner, request_id=request_id)
+            case Listing():
+                return service.list(decision.user_id)
+            case Act(verb="status"):
+                return service.status(decision)
+            case Act(verb="extend"):
+                return service.extend(decision, actor=actor.label)
+            case Act():
+                return service.destroy(decision, actor=actor.label)

@@ -1,0 +1,140 @@
+"""The one policy every door goes through (CONTRACT.md, "Who is asking").
+
+A door hands in an authenticated ``Actor`` and a parsed action; the policy answers what may
+happen (a ``Decision``) or raises ``Forbidden``. It does no I/O, so a door may also ask it
+before acknowledging (the Slack door refuses a create at once instead of after a round trip).
+
+- ``ALLOWED_USER_IDS`` limits ``create`` on the direct and Slack doors; on the IAM door, IAM
+  decides who may call.
+- status, extend and destroy need the bastion's requester or an admin (checked against the
+  bastion itself by the orchestrator, with the ``Principal`` decided here).
+- On the Slack and IAM doors, ``list`` shows a non-admin only their own bastions.
+- A request may not speak for somebody else: on the IAM door a body ``user_id`` naming anyone
+  but the caller needs an admin; a Slack continuation's action must be its actor's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from bastion_orchestrator.config import Settings
+from bastion_orchestrator.domain.actor import Actor, Owner, Principal
+from bastion_orchestrator.errors import Forbidden, InvalidRequest
+from models import Create, Destroy, Extend, ListBastions, Status
+
+_ASSUMED_ROLE: Final = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]+)/.+$")
+
+
+@dataclass(frozen=True)
+class Launch:
+    request: Create
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class Act:
+    verb: Literal["status", "extend", "destroy"]
+    instance_id: str | None
+    user_id: str | None  # whose bastion, when no instance_id is given
+    caller: Principal
+
+
+@dataclass(frozen=True)
+class Listing:
+    user_id: str | None  # None: every bastion of the deployment
+
+
+Decision = Launch | Act | Listing
+Action = Create | Status | Extend | Destroy | ListBastions
+
+
+@dataclass(frozen=True)
+class Policy:
+    allowed_user_ids: frozenset[str]
+    admin_user_ids: frozenset[str]
+    admin_principal_arns: frozenset[str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        return cls(
+            settings.allowed_user_ids, settings.admin_user_ids, settings.admin_principal_arns
+        )
+
+    def is_admin(self, actor: Actor) -> bool:
+        if actor.door == "iam":
+            return actor.arn is not None and _arn_is_listed(actor.arn, self.admin_principal_arns)
+        return actor.user_id is not None and actor.user_id in self.admin_user_ids
+
+    def principal(self, actor: Actor) -> Principal:
+        return Principal(actor.user_id, admin=self.is_admin(actor))
+
+    def decide(self, actor: Actor, action: Action) -> Decision:
+        match action:
+            case Create():
+                return self._create(actor, action)
+            case ListBastions():
+                return Listing(self._subject(actor, action.user_id, scoped=actor.door != "direct"))
+            case Status() | Extend() | Destroy():
+                subject = self._subject(actor, action.user_id, scoped=False)
+                return Act(action.action, action.instance_id, subject, self.principal(actor))
+        raise InvalidRequest(f"Unknown action {action!r}.")  # pragma: no cover - exhaustive
+
+    def _create(self, actor: Actor, request: Create) -> Launch:
+        user_id = self._subject(actor, request.user_id, scoped=False)
+        if user_id is None:  # only a direct create can get here, and its model requires one
+            raise InvalidRequest("create needs user_id: the Slack user id to launch for.")
+        if actor.door != "iam" and self.allowed_user_ids and user_id not in self.allowed_user_ids:
+            raise Forbidden(
+                f"{user_id} may not create bastions here: ALLOWED_USER_IDS does not list them. "
+                "Ask a platform admin to add the user id to ALLOWED_USER_IDS.",
+                user_id=user_id,
+            )
+        for_self = user_id == actor.user_id
+        username = request.username or (actor.username if for_self else None)
+        if not username:
+            raise InvalidRequest(
+                "create for another user needs username (1-80 letters, digits or ._-).",
+                errors=[{"field": "username", "problem": "required when user_id names someone"}],
+            )
+        return Launch(
+            request,
+            Owner(
+                user_id=user_id,
+                username=username,
+                display_name=request.display_name or (actor.display_name if for_self else None),
+                email=actor.email if for_self else None,
+                arn=actor.arn,
+            ),
+        )
+
+    def _subject(self, actor: Actor, named: str | None, *, scoped: bool) -> str | None:
+        """Whose bastion(s) a request is about. Direct invokes are trusted to name anyone;
+        on the verified doors naming somebody else needs an admin."""
+        if actor.door == "direct":
+            return named
+        if named is not None and named != actor.user_id and not self.is_admin(actor):
+            raise Forbidden(
+                f"{actor.label} may not act for user {named}: only admins may name another "
+                "user. Leave user_id out to act on your own bastion.",
+                user_id=named,
+            )
+        if named is not None:
+            return named
+        if scoped and self.is_admin(actor):
+            return None  # an admin's list: everyone's
+        return actor.user_id
+
+
+def _arn_is_listed(caller_arn: str, listed: frozenset[str]) -> bool:
+    """An IAM user matches its ARN; an assumed-role session matches its role's ARN (whose path
+    the session ARN leaves out)."""
+    if caller_arn in listed:
+        return True
+    session = _ASSUMED_ROLE.match(caller_arn)
+    if session is None:
+        return False
+    partition, account, role = session.groups()
+    prefix = f"arn:{partition}:iam::{account}:role/"
+    return any(arn.startswith(prefix) and arn.rsplit("/", 1)[1] == role for arn in listed)

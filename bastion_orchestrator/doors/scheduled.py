@@ -1,0 +1,46 @@
+"""The scheduler door: EventBridge Scheduler's one-shot events and the recurring sweep.
+
+Bad input answers VALIDATION_ERROR (a retry cannot fix it); every other failure is raised
+so Lambda retries and the dead-letter queue see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from bastion_orchestrator.app.reaper import Reaper
+from bastion_orchestrator.app.views import validation_error
+from bastion_orchestrator.observability import count, logger
+from models import EVENT_ADAPTER, FIELD_HINTS, Sweep, Terminate, Warn
+
+_HINTS = {**FIELD_HINTS, "action": "one of warn, terminate, sweep"}
+_ALLOWED = {
+    "warn": ["action", "instance_id"],
+    "terminate": ["action", "instance_id"],
+    "sweep": ["action"],
+}
+
+
+def handle(event: Any, reaper: Callable[[], Reaper]) -> dict[str, Any]:
+    try:
+        parsed = EVENT_ADAPTER.validate_python(event)
+    except ValidationError as e:
+        refusal = validation_error(e, _HINTS, _ALLOWED)
+        logger.error(
+            "invalid scheduler event", extra={"event": repr(event)[:500], "reason": refusal.message}
+        )
+        count("InvalidEvents")
+        return refusal.to_response()
+    logger.append_keys(
+        action=parsed.action, instance_id=getattr(parsed, "instance_id", None), door="scheduler"
+    )
+    match parsed:
+        case Warn():
+            return reaper().warn(parsed.instance_id)
+        case Terminate():
+            return reaper().terminate(parsed.instance_id)
+        case Sweep():
+            return reaper().sweep()

@@ -1,0 +1,52 @@
+"""The composition root: which door an event came through, and the parts each door needs.
+
+This is the only module that knows both the doors and the wiring; the doors call inward
+(``app.dispatcher``) and never import each other or the wiring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion_orchestrator.app import wiring
+from bastion_orchestrator.config import get_settings
+from bastion_orchestrator.doors import continuation, direct, function_url, iam, scheduled
+from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
+
+
+def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
+    """The orchestrator's doors: the Function URL (Slack, IAM), the Slack door's sealed
+    continuations, and direct payloads. Never raises for a request a caller sent."""
+    if isinstance(event, dict) and "requestContext" in event:
+        return function_url.handle(event, context, slack=_slack_door, iam=_iam_door)
+    if continuation.is_continuation(event):
+        return continuation.handle(
+            event,
+            context,
+            signing_secret=wiring.signing_secret,
+            now=wiring.now(),
+            jobs=wiring.slack_jobs(),
+        )
+    return direct.handle(event, context.aws_request_id, wiring.dispatcher())
+
+
+def run_scheduled(event: Any) -> dict[str, Any]:
+    return scheduled.handle(event, wiring.reaper)
+
+
+def _iam_door(request: HttpRequest, context: Any) -> HttpAnswer:
+    return iam.handle(request, wiring.dispatcher())
+
+
+def _slack_door(request: HttpRequest, context: Any) -> HttpAnswer:
+    from bastion_orchestrator.doors.slack import SlackDoor
+
+    door = SlackDoor(
+        dispatcher=wiring.dispatcher(),
+        jobs=wiring.slack_jobs(),
+        settings=get_settings,
+        signing_secret=wiring.signing_secret,
+        clock=wiring.now,
+        enqueue=wiring.enqueue,
+    )
+    return door(request, context)
