@@ -110,9 +110,8 @@ def slack(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import json
 
     from bastion_orchestrator.app import wiring
-    from tests.support.slack_standin import SlackStandIn
-
     from bastion_orchestrator.slack import notifier
+    from tests.support.slack_standin import SlackStandIn
 
     standin = SlackStandIn().start()
     post = notifier._post_webhook

@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-
 SLACK_HOOKS = "https://hooks.slack.com/"
 
 
@@ -47,6 +46,7 @@ class SlackStandIn:
     messages: list[Posted] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this HTTP status
     on_message: Callable[[Posted], None] | None = None
+    emails: dict[str, str] = field(default_factory=dict)  # users.info: user id -> e-mail
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -97,6 +97,14 @@ class SlackStandIn:
                     endpoint = "response_url"
                 posted = Posted(endpoint, body, token)
                 standin.messages.append(posted)
+                if endpoint == "users.info":
+                    user = str(body.get("user", ""))
+                    if user not in standin.emails:
+                        self._answer(200, {"ok": False, "error": "user_not_found"})
+                        return
+                    profile = {"email": standin.emails[user], "real_name": user}
+                    self._answer(200, {"ok": True, "user": {"id": user, "profile": profile}})
+                    return
                 if standin.on_message:
                     standin.on_message(posted)
                 if endpoint == "webhook":
