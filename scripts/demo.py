@@ -101,6 +101,7 @@ def main() -> int:
     server.start()
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     slack = SlackStandIn(on_message=print_slack).start()
+    route_slack_hooks(slack)
     try:
         run(slack)
     finally:
@@ -111,6 +112,15 @@ def main() -> int:
         f"the full lifecycle ran against moto at 127.0.0.1:{port}.{RESET}"
     )
     return 0
+
+
+def route_slack_hooks(slack: Any) -> None:
+    """The door only ever replies to https://hooks.slack.com/; in the demo that host is the
+    local Slack stand-in, swapped in after every check on the URL has run."""
+    from bastion_orchestrator.slack import notifier
+
+    post = notifier._post_webhook
+    notifier._post_webhook = lambda url, what, **m: post(slack.local(url), what, **m)
 
 
 def provision(slack: Any) -> dict[str, str]:
@@ -272,11 +282,46 @@ def run(slack: Any) -> None:
     check(swept["terminated"] == 1, f"sweep terminated {lost['instance_id']}")
 
     slack_round_trip(slack, clock, ctx)
+    iam_door(ctx)
 
     step("bad input is refused, nothing launched")
     bad = handler.lambda_handler({"action": "create", "user_id": "U1", "username": "rm -rf"}, ctx)
     show(bad)
     check(bad["error"] == "VALIDATION_ERROR", "VALIDATION_ERROR with the remedy")
+
+
+def iam_door(ctx: Any) -> None:
+    """The IAM door: SigV4-signed JSON actions; AWS says who the caller is."""
+    import boto3
+
+    import handler
+    from tests.support.iam_requests import BOB_ARN, BOB_ID, iam_event
+
+    step("IAM door: alice (SSO session) POSTs {'action': 'create'} to the AWS_IAM URL")
+    response = handler.lambda_handler(iam_event({"action": "create", "reason": "INC-4711"}), ctx)
+    body = json.loads(response["body"])
+    print(f"  {DIM}HTTP {response['statusCode']}{RESET} {response['body'][:160]}")
+    tags = {
+        t["Key"]: t["Value"]
+        for t in boto3.client("ec2").describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [body["instance_id"]]}]
+        )["Tags"]
+    }
+    check(
+        response["statusCode"] == 200 and tags["RequestedByUserId"].endswith(":alice@example.com"),
+        f"owned by {tags['RequestedByUserId']} (what the user policy matches to aws:userid)",
+    )
+    step("IAM door: bob tries to destroy alice's bastion")
+    denied = handler.lambda_handler(
+        iam_event(
+            {"action": "destroy", "instance_id": body["instance_id"]},
+            user_arn=BOB_ARN,
+            user_id=BOB_ID,
+        ),
+        ctx,
+    )
+    print(f"  {DIM}HTTP {denied['statusCode']}{RESET} {denied['body'][:160]}")
+    check(denied["statusCode"] == 403, "403 FORBIDDEN: not the owner, not an admin")
 
 
 def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
@@ -311,7 +356,11 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
         results = []
         while queued:
             job = queued.pop(0)
-            print(f"  {DIM}⚙ async self-invocation: {json.dumps(job['slack_job'])[:120]}…{RESET}")
+            sealed = job["continuation"]
+            print(
+                f"  {DIM}⚙ async self-invocation, sealed {sealed['signature'][:14]}…: "
+                f"{json.dumps(sealed['job'])[:100]}…{RESET}"
+            )
             results.append(handler.lambda_handler(job, ctx))
         return results
 
@@ -324,6 +373,22 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
     step("Slack: a forged request (wrong signing secret)")
     forged = post(slash_command("bastion create dev"), secret="not-the-secret")
     check(forged["statusCode"] == 401 and not queued, "401, nothing queued, nothing launched")
+
+    step("direct invoke: a well-formed continuation sealed with a guessed key")
+    from bastion_orchestrator.app.continuations import seal
+    from models import SlackJob
+
+    job = SlackJob.model_validate(
+        {
+            "user_id": "U6666",
+            "username": "mallory",
+            "action": {"action": "create", "user_id": "U6666", "username": "mallory"},
+            "request_id": "0123456789abcdef0123456789abcdef",
+        }
+    )
+    refused = handler.lambda_handler(seal(job, "guessed-secret", clock()), ctx)
+    show(refused)
+    check(refused["error"] == "FORBIDDEN", "refused: this deployment did not produce it")
 
     step("Slack: /infra bastion create dev INC-42 slow queries (signed, base64 body)")
     started = time.monotonic()
