@@ -54,6 +54,7 @@ FIELD_HINTS: Final[dict[str, str]] = {
     "rds_endpoint": "a DNS name of at most 253 characters",
     "rds_port": "an integer from 1 to 65535",
     "hours": "a number of hours, more than 0 and at most MAX_LIFETIME_HOURS, e.g. 1.5",
+    "profile": "a boot profile of this deployment (BOOT_PROFILES), e.g. minimal or db-clients",
     "response_url": "an https://hooks.slack.com/ address",
 }
 
@@ -86,6 +87,10 @@ class Create(_Strict):
     reason: Annotated[str, Field(max_length=256)] | None = None
     # The deployment's MAX_LIFETIME_HOURS bounds it further (checked by the use case).
     hours: Hours | None = None
+    # One of the deployment's BOOT_PROFILES (checked by the use case); default: the first.
+    profile: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")] | None = (
+        None
+    )
 
     _printable_text = field_validator("display_name", "reason")(_printable)
 

@@ -42,7 +42,7 @@ def _csv(value: Any) -> Any:
     return value
 
 
-def _subnets(value: Any) -> Any:
+def _subnets(value: Any) -> Any:  # also any other ordered comma-separated list
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
@@ -108,6 +108,10 @@ class Settings(BaseModel):
     admin_principal_arns: Annotated[
         frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(_csv)
     ] = Field(frozenset(), alias="ADMIN_PRINCIPAL_ARNS")
+    boot_profiles: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")], ...], BeforeValidator(_subnets)
+    ] = Field(("minimal",), alias="BOOT_PROFILES", min_length=1)
+    boot_script: str | None = Field(None, alias="BOOT_SCRIPT", max_length=3072)
     session_document: str | None = Field(
         None, alias="SESSION_DOCUMENT", pattern=_DOCUMENT, max_length=128
     )
@@ -142,6 +146,29 @@ class Settings(BaseModel):
         if self.warning_minutes >= self.bastion_lifetime_hours * 60:
             raise ValueError("WARNING_MINUTES must be shorter than BASTION_LIFETIME_HOURS")
         return self
+
+    @field_validator("boot_profiles")
+    @classmethod
+    def _known_profiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from bastion_orchestrator.domain.boot import PROFILES
+
+        unknown = [p for p in value if p not in PROFILES]
+        if unknown:
+            raise ValueError(f"unknown profile(s) {unknown}; known: {', '.join(PROFILES)}")
+        return value
+
+    @field_validator("boot_script")
+    @classmethod
+    def _base64_script(cls, value: str | None) -> str | None:
+        import base64
+        import binascii
+
+        if value is None:
+            return None
+        try:
+            return base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, ValueError) as e:
+            raise ValueError("must be a base64-encoded UTF-8 shell script") from e
 
     @property
     def schedule_prefix(self) -> str:

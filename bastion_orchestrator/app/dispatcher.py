@@ -42,6 +42,7 @@ ALLOWED_FIELDS: Final = {
         "rds_port",
         "reason",
         "hours",
+        "profile",
     ],
     "status": ["action", "instance_id", "user_id"],
     "extend": ["action", "instance_id", "user_id"],

@@ -28,6 +28,7 @@ from bastion_orchestrator.domain.bastion import (
     extended_expiry,
     initial_expiry,
 )
+from bastion_orchestrator.domain.boot import BootSpec, user_data
 from bastion_orchestrator.domain.ports import (
     Instances,
     LaunchSpec,
@@ -83,6 +84,7 @@ class Orchestrator:
     def create(self, req: Create, owner: Owner, *, request_id: str) -> dict[str, Any]:
         s = self.settings
         lifetime = self._lifetime(req.hours)
+        profile = self._profile(req.profile)
         # A requested subnet is tried first; the deployment's own subnets (the only ones its
         # IAM policy allows anyway) are the fallback when EC2 refuses it or has no capacity.
         subnets = tuple(dict.fromkeys([*([req.subnet_id] if req.subnet_id else []), *s.subnets]))
@@ -108,6 +110,7 @@ class Orchestrator:
         image = s.ami_id or self.instances.latest_image()
         expires = initial_expiry(now, lifetime)
         tags = self._tags(req, owner, now, expires)
+        script = self._boot(req, owner, profile, now, expires)
         token = client_token(s.project_name, s.environment, user_id, request_id)
         slot, concurrent = self._claim(user_id, token, now)
         if concurrent is not None:
@@ -124,7 +127,7 @@ class Orchestrator:
                 "seconds. Check with the status action instead of creating again.",
             )
         try:
-            bastion, notes = self._launch(req, image, subnets, tags, token)
+            bastion, notes = self._launch(req, image, subnets, tags, token, script=script)
         except BaseException:
             self.slots.release(user_id, token=token)
             raise
@@ -167,6 +170,40 @@ class Orchestrator:
             )
         return replace(self.rules, initial=timedelta(hours=hours))
 
+    def _profile(self, wanted: str | None) -> str:
+        allowed = self.settings.boot_profiles
+        if wanted is None:
+            return allowed[0]
+        if wanted not in allowed:
+            raise InvalidRequest(
+                f"profile {wanted!r} is not offered here; use one of {', '.join(allowed)} "
+                "(BOOT_PROFILES), or leave it out.",
+                errors=[{"field": "profile", "problem": f"one of {', '.join(allowed)}"}],
+            )
+        return wanted
+
+    def _boot(
+        self, req: Create, owner: Owner, profile: str, now: datetime, expires: datetime
+    ) -> str:
+        s = self.settings
+        return user_data(
+            BootSpec(
+                profile=profile,
+                username=owner.username,
+                display_name=owner.display_name,
+                reason=req.reason,
+                environment=s.environment,
+                created_at=now,
+                expires_at=expires,
+                cap=now.replace(microsecond=0) + self.rules.maximum,
+                rds_endpoint=req.rds_endpoint or s.rds_endpoint,
+                rds_port=req.rds_port or s.rds_port,
+                region=self.region,
+                port_forward_document=s.port_forward_document,
+                operator_script=s.boot_script,
+            )
+        )
+
     def _tags(self, req: Create, owner: Owner, now: datetime, expires: datetime) -> dict[str, str]:
         s = self.settings
         tags = {
@@ -200,6 +237,8 @@ class Orchestrator:
         subnets: tuple[str, ...],
         tags: dict[str, str],
         token: str,
+        *,
+        script: str,
     ) -> tuple[Bastion, list[str]]:
         s = self.settings
         tried: list[str] = []
@@ -214,6 +253,7 @@ class Orchestrator:
                 instance_profile=s.iam_instance_profile,
                 tags=tags,
                 client_token=client_token(token, subnet),
+                user_data=script,
             )
             try:
                 bastion = self.instances.launch(spec)

@@ -151,6 +151,7 @@ class Ec2Instances:
                 CreditSpecification={"CpuCredits": "standard"},
                 InstanceInitiatedShutdownBehavior="terminate",
                 TagSpecifications=tagged,
+                UserData=spec.user_data,  # botocore base64-encodes it
             )
         except Exception as e:
             code = error_code(e)

@@ -20,6 +20,7 @@ class LaunchSpec:
     instance_profile: str
     tags: Mapping[str, str]
     client_token: str
+    user_data: str = ""
 
 
 class Instances(Protocol):
