@@ -71,8 +71,21 @@ class SsmSessions:
         return targets
 
     def last_session_end(self, instance_id: str) -> datetime | None:
-        history = self._client().describe_sessions(
-            State="History", Filters=[{"key": "Target", "value": instance_id}], MaxResults=50
+        """When the newest finished session on the instance ended, over every page of the
+        history (its order is not documented: the newest may be on any page)."""
+        pages = (
+            self._client()
+            .get_paginator("describe_sessions")
+            .paginate(
+                State="History",
+                Filters=[{"key": "Target", "value": instance_id}],
+                PaginationConfig={"PageSize": 50},
+            )
         )
-        ends = [to_utc(s["EndDate"]) for s in history.get("Sessions", []) if "EndDate" in s]
+        ends = [
+            to_utc(s["EndDate"])
+            for page in pages
+            for s in page.get("Sessions", [])
+            if "EndDate" in s
+        ]
         return max(ends) if ends else None

@@ -226,6 +226,36 @@ def test_idle_bastions_are_reaped_by_the_sweep(aws, slack, clock, lambda_context
     assert "no SSM session" in notice.all_text()
 
 
+def test_idle_reaping_reads_every_page_of_session_history(aws, clock, lambda_context, monkeypatch):
+    monkeypatch.setenv("IDLE_MINUTES", "30")
+    wiring.reset()
+    iid = handler.lambda_handler(CREATE, lambda_context)["instance_id"]
+    clock.advance(minutes=45)
+    history = {"State": "History", "Filters": [{"key": "Target", "value": iid}], "MaxResults": 50}
+
+    def ended(minutes_ago: int) -> dict[str, object]:
+        return {
+            "SessionId": f"s-{minutes_ago}",
+            "Target": iid,
+            "Status": "Terminated",
+            "EndDate": clock() - timedelta(minutes=minutes_ago),
+        }
+
+    # Given an old session on the first page and one that ended 5 minutes ago on the second
+    with Stubber(clients.ssm()) as stub:
+        stub.add_response("describe_sessions", {"Sessions": []}, {"State": "Active"})
+        stub.add_response(
+            "describe_sessions", {"Sessions": [ended(40)], "NextToken": "page-2"}, history
+        )
+        stub.add_response(
+            "describe_sessions", {"Sessions": [ended(5)]}, {**history, "NextToken": "page-2"}
+        )
+        result = auto_terminate.lambda_handler({"action": "sweep"}, lambda_context)
+        stub.assert_no_pending_responses()
+    # Then the bastion is not idle: it was used five minutes ago
+    assert result["terminated_idle"] == 0 and aws.state(iid) == "running"
+
+
 def test_without_idle_minutes_the_sweep_never_asks_ssm(aws, clock, lambda_context):
     handler.lambda_handler(CREATE, lambda_context)
     clock.advance(hours=2)
