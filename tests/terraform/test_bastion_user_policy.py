@@ -344,6 +344,12 @@ def test_the_port_forward_document_forwards_to_the_database_only(developer: Deve
     for local in ("65536", "-1", "99999", "1e3", ""):
         assert not accepts("localPortNumber", local), local
 
+    # Negative controls: AWS-StartPortForwardingSessionToRemoteHost's own host pattern takes
+    # the metadata address, and the endpoint with unescaped dots takes a look-alike host
+    aws_host_pattern = r"^[^,$^&\(\)!;'\"<>\`{}\[\]\|#=]{3,}$"
+    assert re.search(aws_host_pattern, METADATA_HOST)
+    assert re.search(f"^{endpoint}$", endpoint.replace(".", "x", 1))
+
 
 @pytest.mark.parametrize("action", ["ssm:TerminateSession", "ssm:ResumeSession"])
 def test_the_owner_may_end_or_resume_their_own_sessions_only(
@@ -417,6 +423,11 @@ def _drop_owner_conditions(statement: dict[str, Any]) -> None:
             del pairs[key]
 
 
+def _drop_environment_condition(statement: dict[str, Any]) -> None:
+    for pairs in (statement.get("Condition") or {}).values():
+        pairs.pop("ssm:resourceTag/Environment", None)
+
+
 def _any_document(statement: dict[str, Any]) -> None:
     if any(":document/" in r for r in iam._list(statement.get("Resource", []))):
         statement["Resource"] = "arn:*:ssm:*:*:document/*"
@@ -437,12 +448,17 @@ def test_the_refusals_above_are_the_policys_doing(developer: Developer) -> None:
     assert not _start_session(d.statements, d, _someone_elses(d, "iam door"), shell)
     assert not _start_session(d.statements, d, _someone_elses(d, "slack"), shell)
     assert not _start_session(d.statements, d, own, "AWS-StartSSHSession")
+    prod = _with("Environment", "prod")(d, "iam door")
+    assert not _start_session(d.statements, d, prod, shell)
     assert not _session_action(d.statements, d, "ssm:TerminateSession", BOB["aws:userid"], ALICE)
 
     # When the owner condition is dropped, someone else's bastion is reachable
     no_owner = _mutant(d.statements, _drop_owner_conditions)
     assert _start_session(no_owner, d, _someone_elses(d, "iam door"), shell)
     assert _start_session(no_owner, d, _someone_elses(d, "slack"), shell)
+    # When the environment is not checked, another environment's bastion is reachable
+    any_environment = _mutant(d.statements, _drop_environment_condition)
+    assert _start_session(any_environment, d, prod, shell)
     # When any document is allowed, the SSH tunnel and the open port forward are
     any_document = _mutant(d.statements, _any_document)
     assert _start_session(any_document, d, own, "AWS-StartSSHSession")
