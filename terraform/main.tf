@@ -13,6 +13,7 @@ locals {
   managed_by = "bastion-orchestrator"
 
   orchestrator_function_name   = "${local.name}-orchestrator"
+  iam_door_alias               = "iam"
   auto_terminate_function_name = "${local.name}-auto-terminate"
 
   # Computed rather than read from the resources: the auto-terminator's own environment
@@ -23,6 +24,7 @@ locals {
   schedule_group_name      = local.name
   sweep_schedule_name      = "${local.name}-sweep"
   session_document_name    = "${local.name}-bastion-session"
+  port_forward_document    = "${local.name}-bastion-port-forward"
   orchestrator_log_group   = "/aws/lambda/${local.orchestrator_function_name}"
   auto_terminate_log_group = "/aws/lambda/${local.auto_terminate_function_name}"
   session_log_group        = "/aws/ssm/${local.name}-bastion-sessions"
@@ -64,6 +66,11 @@ locals {
     var.create_idempotency_table ? { IDEMPOTENCY_TABLE = aws_dynamodb_table.idempotency[0].name } : {},
     var.slack_secret_arn == null ? {} : { SLACK_SECRET_ARN = var.slack_secret_arn },
     var.slack_channel == null ? {} : { SLACK_CHANNEL = var.slack_channel },
+    length(var.admin_principal_arns) == 0 ? {} : { ADMIN_PRINCIPAL_ARNS = join(",", var.admin_principal_arns) },
+    # The logged documents named in connection_instructions (and the only ones
+    # bastion_user_policy_json allows); unset, the code names the AWS defaults.
+    var.create_session_document ? { SESSION_DOCUMENT = local.session_document_name } : {},
+    local.create_port_forward_document ? { PORT_FORWARD_DOCUMENT = local.port_forward_document } : {},
   )
 }
 
@@ -303,10 +310,24 @@ resource "aws_lambda_function" "auto_terminate" {
 
 # Retries of asynchronous invocations (scheduler events, the orchestrator's self-invocation);
 # what still fails lands in the dead-letter queue above.
+#
+# The orchestrator's asynchronous events are its own signed Slack continuations: the code
+# refuses one older than 15 minutes as stale, so Lambda need not keep retrying it for longer.
 resource "aws_lambda_function_event_invoke_config" "orchestrator" {
   function_name                = aws_lambda_function.orchestrator.function_name
   maximum_retry_attempts       = var.async_max_retry_attempts
-  maximum_event_age_in_seconds = 3600
+  maximum_event_age_in_seconds = 900
+}
+
+# The same for invocations through the IAM door's alias: an event invoke config is per
+# qualifier, and a continuation started there targets `<function>:iam`.
+resource "aws_lambda_function_event_invoke_config" "orchestrator_iam_door" {
+  count = var.create_iam_door ? 1 : 0
+
+  function_name                = aws_lambda_function.orchestrator.function_name
+  qualifier                    = aws_lambda_alias.iam_door[0].name
+  maximum_retry_attempts       = var.async_max_retry_attempts
+  maximum_event_age_in_seconds = 900
 }
 
 resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
@@ -339,3 +360,49 @@ resource "aws_lambda_permission" "slack_function_url" {
   principal              = "*"
   function_url_auth_type = "NONE"
 }
+
+###############################################################################
+# IAM door: SigV4-signed requests from developers' terminals (the bastion CLI)
+###############################################################################
+
+# A function has one Function URL per qualifier, and the unqualified one is Slack's (auth
+# NONE). The IAM door gets its own qualifier: an alias on $LATEST, so both doors always run
+# the same code and configuration (one apply updates both; no published versions pile up).
+resource "aws_lambda_alias" "iam_door" {
+  count = var.create_iam_door ? 1 : 0
+
+  name             = local.iam_door_alias
+  description      = "IAM door of ${local.orchestrator_function_name}: its Function URL takes SigV4-signed requests only"
+  function_name    = aws_lambda_function.orchestrator.function_name
+  function_version = "$LATEST"
+}
+
+# AWS_IAM: Lambda authenticates the SigV4 signature and authorises the caller's
+# lambda:InvokeFunctionUrl before the code runs; the code reads the caller from
+# requestContext.authorizer.iam.
+resource "aws_lambda_function_url" "iam_door" {
+  count = var.create_iam_door ? 1 : 0
+
+  function_name      = aws_lambda_function.orchestrator.function_name
+  qualifier          = aws_lambda_alias.iam_door[0].name
+  authorization_type = "AWS_IAM"
+  invoke_mode        = "BUFFERED"
+
+  # moto keeps one URL per function whatever the qualifier: created after the Slack URL, the
+  # two never race there. AWS keeps one per qualifier either way.
+  depends_on = [aws_lambda_function_url.slack]
+}
+
+# For IAM-authenticated callers of this account only (never "*", never auth NONE): grants
+# nothing by itself, a caller also needs iam_door_invoke_policy_json in their own policies.
+resource "aws_lambda_permission" "iam_door" {
+  count = var.create_iam_door ? 1 : 0
+
+  statement_id           = "AllowIamDoorForThisAccountsSignedCallers"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.orchestrator.function_name
+  qualifier              = aws_lambda_alias.iam_door[0].name
+  principal              = local.account_id
+  function_url_auth_type = "AWS_IAM"
+}
+

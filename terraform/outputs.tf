@@ -112,3 +112,38 @@ output "tag_protection_policy_json" {
   description = "Deny policy (JSON) for an SCP or permission boundary: only this module's roles may launch bastions or rewrite their ownership/expiry tags."
   value       = data.aws_iam_policy_document.tag_protection.json
 }
+
+output "port_forward_document_name" {
+  description = "Session Manager document for the database forward, pinned to rds_endpoint and rds_port (PORT_FORWARD_DOCUMENT); null when rds_endpoint is null."
+  value       = local.create_port_forward_document ? aws_ssm_document.port_forward[0].name : null
+}
+
+output "iam_door_url" {
+  description = "Function URL of the IAM door (AWS_IAM auth: SigV4-signed requests, e.g. from the bastion CLI); null when create_iam_door is false."
+  value       = var.create_iam_door ? aws_lambda_function_url.iam_door[0].function_url : null
+}
+
+output "iam_door_function_arn" {
+  description = "ARN of the IAM door's alias of the orchestrator (`<orchestrator arn>:iam`), the resource of iam_door_invoke_policy_json; null when create_iam_door is false."
+  value       = var.create_iam_door ? aws_lambda_alias.iam_door[0].arn : null
+}
+
+output "iam_door_invoke_policy_json" {
+  description = "Policy (JSON) for developers' roles or permission sets: lambda:InvokeFunctionUrl on the IAM door with lambda:FunctionUrlAuthType = AWS_IAM (and lambda:InvokeFunction only via the function URL); null when create_iam_door is false."
+  value       = var.create_iam_door ? data.aws_iam_policy_document.iam_door_invoke.json : null
+}
+
+output "bastion_user_policy_json" {
+  description = "Policy (JSON) for developers' roles or permission sets: ssm:StartSession only on this deployment's bastions the caller owns (RequestedByUserId = aws:userid, or RequestedByEmail = the email principal tag) and only through the module's documents; Terminate/ResumeSession of their own sessions; the session data key."
+  value       = data.aws_iam_policy_document.bastion_user.json
+}
+
+output "cli_config" {
+  description = "What a `bastion configure` needs to reach this deployment: environment, project, region and the IAM door's url (null when create_iam_door is false)."
+  value = {
+    environment = var.environment
+    project     = var.project_name
+    region      = local.region
+    url         = var.create_iam_door ? aws_lambda_function_url.iam_door[0].function_url : null
+  }
+}

@@ -336,6 +336,18 @@ variable "allowed_user_ids" {
   }
 }
 
+variable "admin_principal_arns" {
+  type        = list(string)
+  description = "IAM user or role ARNs that are admins on the IAM door (ADMIN_PRINCIPAL_ARNS): they may act on any bastion of this deployment and name another user_id. A role ARN covers every session of that role. No wildcards, no commas."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(user|role)/[A-Za-z0-9+=.@_/-]{1,512}$", a))])
+    error_message = "admin_principal_arns must hold IAM user or role ARNs (arn:<partition>:iam::<account>:user/<name> or :role/<path/><name>), without wildcards or commas."
+  }
+}
+
 ###############################################################################
 # Database the bastions forward to
 ###############################################################################
@@ -353,7 +365,7 @@ variable "rds_security_group_id" {
 
 variable "rds_endpoint" {
   type        = string
-  description = "Database host name offered in the port-forward instructions (RDS_ENDPOINT). null: none."
+  description = "Database host name offered in the port-forward instructions (RDS_ENDPOINT), and the only host the module's port-forward document `<project>-<env>-bastion-port-forward` may forward to (with rds_port). null: none, and no port-forward document."
   default     = null
   nullable    = true
 
@@ -443,6 +455,13 @@ variable "idempotency_table_deletion_protection" {
 variable "create_function_url" {
   type        = bool
   description = "Create the public Lambda Function URL that Slack posts slash commands and button clicks to (output slack_request_url). The Slack v0 signature check in the code is its gate."
+  default     = true
+  nullable    = false
+}
+
+variable "create_iam_door" {
+  type        = bool
+  description = "Create the IAM door: a Lambda alias `iam` of the orchestrator with its own Function URL (`AWS_IAM` auth, SigV4-signed requests only) for developers' terminals and the `bastion` CLI (outputs iam_door_url, iam_door_invoke_policy_json, cli_config)."
   default     = true
   nullable    = false
 }

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -338,10 +339,40 @@ def _action_matches(patterns: list[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), str(pat).lower()) for pat in patterns)
 
 
-def _resource_matches(patterns: list[str], resource: str | None) -> bool:
+def _resource_matches(
+    patterns: list[str], resource: str | None, ctx: dict[str, list[str]] | None = None
+) -> bool:
     if resource is None:
         return True
-    return any(fnmatch.fnmatchcase(resource, str(pat)) for pat in patterns)
+    resolved = (_resolve(str(pat), ctx or {}) for pat in patterns)
+    return any(pat is not None and fnmatch.fnmatchcase(resource, pat) for pat in resolved)
+
+
+_POLICY_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _resolve(value: str, ctx: dict[str, list[str]]) -> str | None:
+    """A policy value with its ``${key}`` variables taken from the request context.
+
+    None when a variable's key is absent from the request (or multivalued): IAM then matches
+    nothing with that value. ``${*}``, ``${?}``, ``${$}`` (literal characters) and defaults
+    (``${key, 'x'}``) are not used by the module, so they are refused rather than guessed.
+    """
+    missing = False
+
+    def value_of(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name in {"*", "?", "$"} or "," in name:
+            raise AssertionError(f"policy variable ${{{name}}} is not modelled by this test")
+        got = ctx.get(name.lower())
+        if got is None or len(got) != 1:
+            missing = True
+            return ""
+        return got[0]
+
+    resolved = _POLICY_VARIABLE.sub(value_of, value)
+    return None if missing else resolved
 
 
 _BASE_OPS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
@@ -366,6 +397,9 @@ def _condition_holds(operator: str, key: str, wanted: list[str], ctx: dict[str, 
     if op not in _BASE_OPS:
         raise AssertionError(f"condition operator {operator} is not modelled by this test")
     match, negated = _BASE_OPS[op]
+    # Policy variables (${aws:userid}, ${aws:PrincipalTag/email}) take the request's values;
+    # a value whose variable the request lacks matches nothing.
+    wanted = [w for w in (_resolve(str(w), ctx) for w in wanted) if w is not None]
     values = ctx.get(key.lower())
     if qualifier == "ForAllValues":
         if not values:
@@ -400,12 +434,14 @@ def _covers_action(statement: dict[str, Any], action: str) -> bool:
     return not _action_matches(_list(statement.get("NotAction", [])), action)
 
 
-def _covers_resource(statement: dict[str, Any], resource: str | None) -> bool:
+def _covers_resource(
+    statement: dict[str, Any], resource: str | None, ctx: dict[str, list[str]] | None = None
+) -> bool:
     if "Resource" in statement:
-        return _resource_matches(_list(statement["Resource"]), resource)
+        return _resource_matches(_list(statement["Resource"]), resource, ctx)
     if resource is None:
         return True
-    return not _resource_matches(_list(statement.get("NotResource", [])), resource)
+    return not _resource_matches(_list(statement.get("NotResource", [])), resource, ctx)
 
 
 def _allows(statements: list[dict[str, Any]], need: Need) -> tuple[bool, list[str]]:
@@ -413,7 +449,7 @@ def _allows(statements: list[dict[str, Any]], need: Need) -> tuple[bool, list[st
     near: list[str] = []
     allowed = False
     for s in statements:
-        if not (_covers_action(s, need.action) and _covers_resource(s, need.resource)):
+        if not (_covers_action(s, need.action) and _covers_resource(s, need.resource, need.ctx())):
             continue
         unmet = _unmet(s, need)
         if s.get("Effect") == "Deny" and not unmet:

@@ -67,6 +67,9 @@ CONTRACT_VARIABLES = [
     "SLACK_CHANNEL",
     "SLACK_API_URL",
     "SLACK_NOTIFIER_LAMBDA_ARN",
+    "ADMIN_PRINCIPAL_ARNS",
+    "SESSION_DOCUMENT",
+    "PORT_FORWARD_DOCUMENT",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 ]
@@ -276,6 +279,10 @@ def test_module_wires_the_contract_environment_into_both_functions(deployed: Dep
     assert "AMI_ID" not in orchestrator and "IDLE_MINUTES" not in orchestrator
     assert "SLACK_CHANNEL" not in orchestrator
     assert orchestrator["IDEMPOTENCY_TABLE"] == "docustack-dev-idempotency"
+    # And the IAM door's admins and the module's logged session documents are named
+    assert orchestrator["ADMIN_PRINCIPAL_ARNS"] == "arn:aws:iam::123456789012:role/platform-admin"
+    assert orchestrator["SESSION_DOCUMENT"] == "docustack-dev-bastion-session"
+    assert orchestrator["PORT_FORWARD_DOCUMENT"] == "docustack-dev-bastion-port-forward"
 
     for name in ("orchestrator_function_name", "auto_terminate_function_name"):
         config = lambda_client.get_function_configuration(FunctionName=deployed.outputs[name])
@@ -292,6 +299,48 @@ def test_module_wires_the_contract_environment_into_both_functions(deployed: Dep
     assert sweep["Target"]["Arn"] == terminator_arn
     assert sweep["Target"]["RoleArn"] == orchestrator["SCHEDULER_ROLE_ARN"]
     assert sweep["Target"]["DeadLetterConfig"]["Arn"].endswith(":docustack-dev-sweep-dlq")
+
+
+def test_the_iam_door_is_an_alias_of_the_orchestrator_with_signed_callers_only(
+    deployed: Deployed,
+) -> None:
+    # Given the module applied to moto
+    lambda_client = deployed.client("lambda")
+    function = deployed.outputs["orchestrator_function_name"]
+
+    # Then the IAM door is the alias `iam` on $LATEST: both doors run the same code
+    alias = lambda_client.get_alias(FunctionName=function, Name="iam")
+    assert alias["FunctionVersion"] == "$LATEST"
+    assert alias["AliasArn"] == deployed.outputs["iam_door_function_arn"]
+    assert deployed.outputs["cli_config"] == {
+        "environment": "dev",
+        "project": "docustack",
+        "region": REGION,
+        "url": deployed.outputs["cli_config"]["url"],
+    }
+    assert deployed.outputs["cli_config"]["url"].startswith("https://")
+
+    # And its URL takes SigV4-signed requests only (moto keeps one URL per function, so the
+    # configuration is read from the state Terraform got back from the create)
+    (door,) = [u for u in deployed.resources("aws_lambda_function_url") if u["qualifier"]]
+    assert (door["qualifier"], door["authorization_type"]) == ("iam", "AWS_IAM")
+    (slack,) = [u for u in deployed.resources("aws_lambda_function_url") if not u["qualifier"]]
+    assert slack["authorization_type"] == "NONE"
+
+    # And its permission is for this account's IAM-authenticated callers, never "*"
+    permissions = {p["statement_id"]: p for p in deployed.resources("aws_lambda_permission")}
+    door_permission = permissions["AllowIamDoorForThisAccountsSignedCallers"]
+    assert door_permission["qualifier"] == "iam"
+    assert door_permission["function_url_auth_type"] == "AWS_IAM"
+    assert door_permission["principal"] == "123456789012"
+
+    # And asynchronous continuations older than the code's 15 minutes are not retried, on
+    # either qualifier
+    for qualifier in (None, "iam"):
+        config = lambda_client.get_function_event_invoke_config(
+            FunctionName=function, **({"Qualifier": qualifier} if qualifier else {})
+        )
+        assert config["MaximumEventAgeInSeconds"] == 900
 
 
 def test_bastion_security_group_has_no_ingress_and_narrow_egress(deployed: Deployed) -> None:

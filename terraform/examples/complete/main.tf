@@ -152,4 +152,50 @@ module "bastion_orchestrator" {
   slack_secret_arn         = aws_secretsmanager_secret.slack.arn
   slack_secret_kms_key_arn = aws_kms_key.example.arn
   admin_user_ids           = var.admin_user_ids
+  admin_principal_arns     = var.admin_principal_arns
+}
+
+###############################################################################
+# Developers: call the IAM door, open sessions on their own bastions only. With IAM
+# Identity Center, put the same document in a permission set instead (module README).
+###############################################################################
+
+# Both module policies in one document (distinct statement ids).
+data "aws_iam_policy_document" "developer" {
+  source_policy_documents = [
+    module.bastion_orchestrator.bastion_user_policy_json,
+    module.bastion_orchestrator.iam_door_invoke_policy_json,
+  ]
+}
+
+# The session name must be the caller's IAM user name: aws:userid (AROA...:<session name>)
+# is then theirs alone, and nobody can claim another's IAM-door bastions.
+data "aws_iam_policy_document" "developer_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "sts:RoleSessionName"
+      values   = ["$${aws:username}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "developer" {
+  name                 = "${local.name}-bastion-developer"
+  description          = "Developers of ${local.name}: the bastion IAM door and sessions on their own bastions"
+  assume_role_policy   = data.aws_iam_policy_document.developer_assume.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "developer" {
+  name   = "bastion-user"
+  role   = aws_iam_role.developer.id
+  policy = data.aws_iam_policy_document.developer.json
 }

@@ -38,3 +38,9 @@ variable "admin_user_ids" {
   description = "Slack user ids allowed to act on any bastion."
   default     = []
 }
+
+variable "admin_principal_arns" {
+  type        = list(string)
+  description = "IAM user or role ARNs that are admins on the IAM door."
+  default     = []
+}

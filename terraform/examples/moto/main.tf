@@ -72,10 +72,56 @@ module "bastion_orchestrator" {
   package_path          = var.package_path
   slack_secret_arn      = aws_secretsmanager_secret.slack.arn
   admin_user_ids        = ["UADMIN"]
+  admin_principal_arns  = ["arn:aws:iam::123456789012:role/platform-admin"]
 
   # An account whose EBS default encryption key is a customer managed key (moto's account).
   # Only the orchestrator's policy refers to it: moto evaluates no IAM, so it need not exist.
   ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+}
+
+###############################################################################
+# A developer role: may call the IAM door and open sessions on its own bastions only
+###############################################################################
+
+data "aws_caller_identity" "current" {}
+
+# Humans assume it with their IAM user name as the session name (the trust policy enforces
+# it), so aws:userid = AROA...:<user name> is theirs alone: the owner tag of an IAM-door
+# bastion cannot be claimed by another user of the same role.
+data "aws_iam_policy_document" "developer_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "sts:RoleSessionName"
+      values   = ["$${aws:username}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "developer" {
+  name                 = "docustack-dev-bastion-developer"
+  description          = "Developers: the bastion IAM door and sessions on their own bastions"
+  assume_role_policy   = data.aws_iam_policy_document.developer_assume.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "developer_bastion_sessions" {
+  name   = "bastion-sessions"
+  role   = aws_iam_role.developer.id
+  policy = module.bastion_orchestrator.bastion_user_policy_json
+}
+
+resource "aws_iam_role_policy" "developer_iam_door" {
+  name   = "bastion-iam-door"
+  role   = aws_iam_role.developer.id
+  policy = module.bastion_orchestrator.iam_door_invoke_policy_json
 }
 
 output "orchestrator_function_name" {
@@ -92,3 +138,44 @@ output "schedule_group_name" {
   description = "Schedule group on the moto server."
   value       = module.bastion_orchestrator.schedule_group_name
 }
+
+output "developer_role_name" {
+  description = "The example developer role on the moto server."
+  value       = aws_iam_role.developer.name
+}
+
+output "bastion_user_policy_json" {
+  description = "The module's policy for developers, as rendered."
+  value       = module.bastion_orchestrator.bastion_user_policy_json
+}
+
+output "iam_door_invoke_policy_json" {
+  description = "The module's IAM door policy for developers, as rendered."
+  value       = module.bastion_orchestrator.iam_door_invoke_policy_json
+}
+
+output "iam_door_function_arn" {
+  description = "The IAM door's alias."
+  value       = module.bastion_orchestrator.iam_door_function_arn
+}
+
+output "cli_config" {
+  description = "What the bastion CLI needs."
+  value       = module.bastion_orchestrator.cli_config
+}
+
+output "session_document_name" {
+  description = "The logged shell document."
+  value       = module.bastion_orchestrator.session_document_name
+}
+
+output "port_forward_document_name" {
+  description = "The pinned database forward document."
+  value       = module.bastion_orchestrator.port_forward_document_name
+}
+
+output "kms_key_arn" {
+  description = "The module key (session data keys)."
+  value       = module.bastion_orchestrator.kms_key_arn
+}
+
