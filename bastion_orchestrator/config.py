@@ -108,6 +108,8 @@ class Settings(BaseModel):
     admin_principal_arns: Annotated[
         frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(_csv)
     ] = Field(frozenset(), alias="ADMIN_PRINCIPAL_ARNS")
+    snapshot_on_terminate: bool = Field(False, alias="SNAPSHOT_ON_TERMINATE")
+    snapshot_retention_days: int = Field(30, alias="SNAPSHOT_RETENTION_DAYS", ge=1, le=3650)
     boot_profiles: Annotated[
         tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")], ...], BeforeValidator(_subnets)
     ] = Field(("minimal",), alias="BOOT_PROFILES", min_length=1)

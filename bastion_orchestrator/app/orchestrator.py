@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bastion_orchestrator.app.forensics import Forensics, evidence_of
 from bastion_orchestrator.app.policy import Act
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.config import Settings
@@ -79,6 +80,7 @@ class Orchestrator:
     region: str | None
     slots: Slots = field(default_factory=NoSlots)
     sleep: Callable[[float], None] = time.sleep
+    forensics: Forensics = field(default_factory=lambda: Forensics(None, timedelta(days=30)))
 
     # ----------------------------------------------------------------- create
     def create(self, req: Create, owner: Owner, *, request_id: str) -> dict[str, Any]:
@@ -416,6 +418,7 @@ class Orchestrator:
         if bastion.state in GONE_STATES:
             self.schedules.remove(bastion.instance_id)
             return {**self._view(bastion, now), "state": bastion.state, "already_terminated": True}
+        self.forensics.preserve([evidence_of(bastion)], "destroy", now)
         previous = self.instances.terminate([bastion.instance_id]).get(bastion.instance_id)
         self.schedules.remove(bastion.instance_id)
         if bastion.user_id:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bastion_orchestrator.app.continuations import SlackJobs
 from bastion_orchestrator.app.dispatcher import Dispatcher
+from bastion_orchestrator.app.forensics import Forensics
 from bastion_orchestrator.app.orchestrator import Orchestrator
 from bastion_orchestrator.app.policy import Policy
 from bastion_orchestrator.app.reaper import Reaper
@@ -164,7 +165,18 @@ def orchestrator() -> Orchestrator:
         clock=now,
         region=clients.region(),
         slots=slots(),
+        forensics=forensics(),
     )
+
+
+def forensics() -> Forensics:
+    s = get_settings()
+    snapshots = None
+    if s.snapshot_on_terminate:
+        from bastion_orchestrator.aws.ec2 import Ec2Snapshots
+
+        snapshots = Ec2Snapshots(clients.ec2, project=s.project_name, environment=s.environment)
+    return Forensics(snapshots, timedelta(days=s.snapshot_retention_days))
 
 
 def policy() -> Policy:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from bastion_orchestrator.aws.clients import error_code, error_message
-from bastion_orchestrator.clock import to_utc
+from bastion_orchestrator.clock import iso, to_utc
 from bastion_orchestrator.domain.bastion import ACTIVE_STATES, MANAGED_BY, Bastion, Tag
-from bastion_orchestrator.domain.ports import LaunchSpec
+from bastion_orchestrator.domain.ports import Evidence, LaunchSpec
 from bastion_orchestrator.errors import LaunchRejected, NoCapacity
 
 if TYPE_CHECKING:
@@ -190,13 +190,83 @@ class Ec2Instances:
 def _bastion(instance: InstanceTypeDef) -> Bastion:
     launched = instance.get("LaunchTime")
     launch_time = to_utc(launched) if isinstance(launched, datetime) else _NEVER
+    root = instance.get("RootDeviceName", ROOT_DEVICE)
+    volumes = [
+        m["Ebs"]["VolumeId"]
+        for m in instance.get("BlockDeviceMappings", [])
+        if m.get("DeviceName") == root and "VolumeId" in m.get("Ebs", {})
+    ]
     return Bastion(
         instance_id=instance["InstanceId"],
         state=instance.get("State", {}).get("Name", "unknown"),
         private_ip=instance.get("PrivateIpAddress"),
         subnet_id=instance.get("SubnetId"),
+        root_volume_id=volumes[0] if volumes else None,
         launch_time=launch_time,
         tags={
             t["Key"]: t["Value"] for t in instance.get("Tags", []) if "Key" in t and "Value" in t
         },
     )
+
+
+class Ec2Snapshots:
+    """Forensic snapshots of bastions' root volumes, tagged as this deployment's."""
+
+    def __init__(self, client: Callable[[], EC2Client], *, project: str, environment: str) -> None:
+        self._client = client
+        self._project = project
+        self._environment = environment
+
+    def take(self, evidence: Evidence, cause: str, now: datetime) -> str:
+        tags = {
+            Tag.MANAGED_BY: MANAGED_BY,
+            Tag.PROJECT: self._project,
+            Tag.ENVIRONMENT: self._environment,
+            "Cause": cause,
+            "SourceInstanceId": evidence.instance_id,
+            Tag.CREATED_AT: iso(now),
+        }
+        if evidence.user_id:
+            tags[Tag.USER_ID] = evidence.user_id
+        if evidence.username:
+            tags[Tag.USERNAME] = evidence.username
+        if evidence.reason:
+            tags[Tag.REASON] = evidence.reason
+        response = self._client().create_snapshot(
+            VolumeId=evidence.volume_id,
+            Description=f"bastion-orchestrator: {evidence.instance_id} before its termination "
+            f"({cause})",
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )
+        return response["SnapshotId"]
+
+    def older_than(self, moment: datetime) -> Iterator[str]:
+        pages = (
+            self._client()
+            .get_paginator("describe_snapshots")
+            .paginate(
+                OwnerIds=["self"],
+                Filters=[
+                    {"Name": f"tag:{Tag.MANAGED_BY}", "Values": [MANAGED_BY]},
+                    {"Name": f"tag:{Tag.PROJECT}", "Values": [self._project]},
+                    {"Name": f"tag:{Tag.ENVIRONMENT}", "Values": [self._environment]},
+                ],
+            )
+        )
+        for page in pages:
+            for snapshot in page.get("Snapshots", []):
+                started = snapshot.get("StartTime")
+                if isinstance(started, datetime) and to_utc(started) < moment:
+                    yield snapshot["SnapshotId"]
+
+    def delete(self, snapshot_id: str) -> None:
+        try:
+            self._client().delete_snapshot(SnapshotId=snapshot_id)
+        except Exception as e:
+            if error_code(e) != "InvalidSnapshot.NotFound":
+                raise

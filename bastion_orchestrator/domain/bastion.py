@@ -67,6 +67,7 @@ class Bastion:
     launch_time: datetime
     tags: dict[str, str] = field(default_factory=dict)
     subnet_id: str | None = None
+    root_volume_id: str | None = None
 
     @property
     def user_id(self) -> str | None:
@@ -75,6 +76,10 @@ class Bastion:
     @property
     def username(self) -> str | None:
         return self.tags.get(Tag.USERNAME)
+
+    @property
+    def reason(self) -> str | None:
+        return self.tags.get(Tag.REASON)
 
     @property
     def display_name(self) -> str | None:

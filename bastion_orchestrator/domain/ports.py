@@ -122,6 +122,27 @@ class NoSlots:
         return None
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a forensic snapshot preserves and how it is labelled."""
+
+    instance_id: str
+    volume_id: str
+    user_id: str | None
+    username: str | None
+    reason: str | None
+
+
+class Snapshots(Protocol):
+    def take(self, evidence: Evidence, cause: str, now: datetime) -> str:
+        """Snapshot the volume, tagged with owner, reason and cause; answers its id."""
+
+    def older_than(self, moment: datetime) -> Iterator[str]:
+        """Our snapshots started before ``moment`` (this deployment's only)."""
+
+    def delete(self, snapshot_id: str) -> None: ...
+
+
 class SessionActivity(Protocol):
     def active_targets(self) -> set[str]:
         """Instances with an SSM session open right now."""

@@ -58,3 +58,77 @@ def test_a_profile_the_deployment_does_not_offer_launches_nothing(aws, clock, la
     )
     assert refused["error"] == "VALIDATION_ERROR" and "BOOT_PROFILES" in refused["message"]
     assert aws.running() == []
+
+
+# ------------------------------------------------------------------ forensic snapshots
+def our_snapshots(aws: Any) -> list[dict[str, Any]]:
+    snapshots = aws.ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:ManagedBy", "Values": ["bastion-orchestrator"]}]
+    )["Snapshots"]
+    return [{**s, "Tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])}} for s in snapshots]
+
+
+@pytest.fixture
+def snapshots_on(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion_orchestrator.app import wiring
+
+    monkeypatch.setenv("SNAPSHOT_ON_TERMINATE", "true")
+    monkeypatch.setenv("SNAPSHOT_RETENTION_DAYS", "30")
+    wiring.reset()
+
+
+def test_destroy_snapshots_the_root_volume_first(aws, clock, lambda_context, snapshots_on):
+    created = handler.lambda_handler(
+        {"action": "create", "user_id": "U1", "username": "u", "reason": "INC-7 data fix"},
+        lambda_context,
+    )
+    iid = created["instance_id"]
+    volume = aws.instance(iid)["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    handler.lambda_handler({"action": "destroy", "instance_id": iid}, lambda_context)
+    [snapshot] = our_snapshots(aws)
+    assert snapshot["VolumeId"] == volume
+    assert (
+        snapshot["Tags"]
+        | {
+            "RequestedByUserId": "U1",
+            "RequestedBy": "u",
+            "Reason": "INC-7 data fix",
+            "Cause": "destroy",
+            "SourceInstanceId": iid,
+            "Project": "docustack",
+            "Environment": "dev",
+        }
+        == snapshot["Tags"]
+    )
+    assert aws.state(iid) in {"shutting-down", "terminated"}
+
+
+def test_a_failed_snapshot_never_stops_the_termination(aws, clock, lambda_context, snapshots_on):
+    from bastion_orchestrator.aws import clients
+
+    created = handler.lambda_handler(
+        {"action": "create", "user_id": "U1", "username": "u"}, lambda_context
+    )
+
+    def refuse(**_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "SnapshotLimitExceeded"}}, "CreateSnapshot")
+
+    clients.ec2().meta.events.register("before-call.ec2.CreateSnapshot", refuse)
+    destroyed = handler.lambda_handler(
+        {"action": "destroy", "instance_id": created["instance_id"]}, lambda_context
+    )
+    assert destroyed["success"] is True
+    assert aws.state(created["instance_id"]) in {"shutting-down", "terminated"}
+    assert our_snapshots(aws) == []
+
+
+def test_without_the_option_nothing_is_snapshotted(aws, clock, lambda_context):
+    created = handler.lambda_handler(
+        {"action": "create", "user_id": "U1", "username": "u"}, lambda_context
+    )
+    handler.lambda_handler(
+        {"action": "destroy", "instance_id": created["instance_id"]}, lambda_context
+    )
+    assert our_snapshots(aws) == []
