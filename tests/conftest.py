@@ -71,6 +71,10 @@ def clock() -> Iterator[FakeClock]:
     from bastion_orchestrator.clock import system_clock
 
     fake = FakeClock()
-    wiring.set_clock(fake)
+
+    def wait(seconds: float) -> None:  # waiting moves the injected clock, not the wall clock
+        fake.advance(seconds=seconds)
+
+    wiring.set_clock(fake, sleep=wait)
     yield fake
     wiring.set_clock(system_clock)

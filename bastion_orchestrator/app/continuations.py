@@ -19,7 +19,7 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -27,9 +27,9 @@ from pydantic import ValidationError
 from bastion_orchestrator.app.dispatcher import Dispatcher
 from bastion_orchestrator.clock import Clock, parse_iso
 from bastion_orchestrator.domain.actor import Actor
-from bastion_orchestrator.domain.ports import Notice, Notifier
+from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.observability import count, logger
-from models import Create, Destroy, SlackJob
+from models import Create, Destroy, SlackJob, Status
 
 # The module sets the orchestrator's maximum async event age to the same 15 minutes.
 MAX_AGE_SECONDS: Final = 900
@@ -37,6 +37,19 @@ CLOCK_SKEW_SECONDS: Final = 60
 _KEY_LABEL: Final = b"bastion-orchestrator/continuation/v1"
 _VERSION: Final = "v1="
 _FIELDS: Final = frozenset({"job", "issued_at", "signature"})
+# After a create, the requester is told when the bastion is ready, within this budget (and
+# the invocation's remaining time, less a margin to report).
+READY_WAIT: Final = timedelta(minutes=3)
+READY_POLL_SECONDS: Final = 5.0
+_REPORT_MARGIN: Final = timedelta(seconds=15)
+
+
+def _budget(context: Any) -> timedelta:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return READY_WAIT
+    left = timedelta(milliseconds=int(remaining())) - _REPORT_MARGIN
+    return max(timedelta(0), min(READY_WAIT, left))
 
 
 class ForgedContinuation(Exception):
@@ -108,20 +121,98 @@ class SlackJobs:
     reply: Reply
     email_of: Callable[[str], str | None]
     once: Callable[[], Once | None]  # Powertools idempotency, with IDEMPOTENCY_TABLE
+    diagnose: Callable[[str], list[str]]  # why a bastion's agent cannot come online
+    sleep: Callable[[float], None]
 
     def run(self, job: SlackJob, context: Any) -> dict[str, Any]:
         guard = self.once()
-        return guard(job, context, self._run) if guard else self._run(job)
+        budget = _budget(context)
+        return (
+            guard(job, context, lambda j: self._run(j, budget)) if guard else self._run(job, budget)
+        )
 
-    def _run(self, job: SlackJob) -> dict[str, Any]:
+    def _run(self, job: SlackJob, budget: timedelta) -> dict[str, Any]:
         action = job.action
         email = self.email_of(job.user_id) if isinstance(action, Create) else None
         actor = Actor("slack", job.user_id, username=job.username, email=email)
         result = self.dispatcher.dispatch(actor, action, request_id=job.request_id)
-        self._deliver(job, self._notice(job, result))
+        if isinstance(action, Create) and result.get("success"):
+            self._watch(job, actor, result, budget)
+        else:
+            self._deliver(job, self._notice(job, result))
         return result
 
-    def _notice(self, job: SlackJob, result: dict[str, Any]) -> Notice:
+    def _watch(
+        self, job: SlackJob, actor: Actor, created: dict[str, Any], budget: timedelta
+    ) -> None:
+        """Tell the requester it is launching, then when it is really ready (its SSM agent is
+        online), or, if it is not within the budget, why it probably is not."""
+        iid = created["instance_id"]
+        status = Status(action="status", instance_id=iid, user_id=job.user_id)
+        deadline = self.clock() + budget
+        view = self.dispatcher.dispatch(actor, status, request_id=job.request_id)
+        if not view.get("ready"):
+            self._deliver(job, self._notice(job, created, kind="launching"))
+        while self._waiting(view) and self.clock() < deadline:
+            self.sleep(READY_POLL_SECONDS)
+            view = self.dispatcher.dispatch(actor, status, request_id=job.request_id)
+        if view.get("ssm_status") == "Unknown":
+            notice = self._notice(
+                job,
+                created,
+                kind="not_ready",
+                detail="• its readiness could not be checked (ssm:DescribeInstanceInformation "
+                "failed); `/infra bastion status` shows it.",
+            )
+        elif view.get("ready"):
+            took = view.get("seconds_to_ready")
+            notice = self._notice(
+                job,
+                created,
+                kind="ready",
+                detail=f"{took} s after launch" if took is not None else None,
+            )
+            count("BastionsReady")
+        else:
+            waited = int((budget - max(deadline - self.clock(), timedelta(0))).total_seconds())
+            problems = self._problems(iid) or [
+                "nothing obvious: its instance profile, HTTPS egress and SSM endpoints look "
+                "right. It may need another minute, or its OS did not boot (see its console "
+                "output)."
+            ]
+            notice = self._notice(
+                job,
+                created,
+                kind="not_ready",
+                detail=f"after {waited} s:\n" + "\n".join(f"• {p}" for p in problems),
+            )
+            count("BastionsNotReady")
+        self._deliver(job, notice)
+
+    @staticmethod
+    def _waiting(view: dict[str, Any]) -> bool:
+        """Worth another look: found, not ready, and SSM answers (Unknown: it did not)."""
+        return (
+            bool(view.get("success"))
+            and not view.get("ready")
+            and (view.get("ssm_status") != "Unknown")
+        )
+
+    def _problems(self, instance_id: str) -> list[str]:
+        try:
+            return self.diagnose(instance_id)
+        except Exception as e:  # a diagnosis is a courtesy; never worth failing the job
+            logger.warning("readiness diagnosis failed", extra={"error": repr(e)})
+            return []
+
+    def _notice(
+        self,
+        job: SlackJob,
+        result: dict[str, Any],
+        *,
+        kind: NoticeKind | None = None,
+        detail: str | None = None,
+    ) -> Notice:
         environment = self.environment()
         instance_id = result.get("instance_id") or getattr(job.action, "instance_id", None)
         if not result.get("success"):
@@ -136,12 +227,13 @@ class SlackJobs:
         expires = parse_iso(result.get("expires_at"))
         if isinstance(job.action, Create):
             return Notice(
-                "created",
+                kind or "created",
                 job.user_id,
                 result["instance_id"],
                 expires,
                 environment,
                 connection=result.get("connection", {}),
+                detail=detail,
             )
         if isinstance(job.action, Destroy):
             created = parse_iso(result.get("created_at"))

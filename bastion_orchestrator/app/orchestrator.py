@@ -367,12 +367,13 @@ class Orchestrator:
         bastion = self._target(act)
         now = self.clock()
         view = self._view(bastion, now, detailed=True)
-        view["ssm_status"] = (
-            self.sessions.agent_status(bastion.instance_id)
-            if bastion.state == "running"
-            else "NotRegistered"
-        )
-        view["ready"] = view["ssm_status"] == "Online"
+        agent = self.sessions.agent(bastion.instance_id) if bastion.state == "running" else None
+        view["ssm_status"] = agent.status if agent else "NotRegistered"
+        view["ready"] = bool(agent and agent.ready)
+        if agent and agent.ready and agent.registered_at:
+            # From launch to the agent's registration: how long "ready" took.
+            took = (agent.registered_at - bastion.launch_time).total_seconds()
+            view["seconds_to_ready"] = max(0, int(took))
         return view
 
     def extend(self, act: Act, *, actor: str) -> dict[str, Any]:

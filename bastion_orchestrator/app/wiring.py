@@ -6,6 +6,7 @@ the demo call ``set_clock``. ``reset`` forgets settings, clients and cached secr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
@@ -18,7 +19,7 @@ from bastion_orchestrator.app.orchestrator import Orchestrator
 from bastion_orchestrator.app.policy import Policy
 from bastion_orchestrator.app.reaper import Reaper
 from bastion_orchestrator.aws import clients
-from bastion_orchestrator.aws.ec2 import Ec2Instances
+from bastion_orchestrator.aws.ec2 import Ec2Instances, Ec2Reachability
 from bastion_orchestrator.aws.scheduler import SchedulerSchedules
 from bastion_orchestrator.aws.ssm import SsmSessions, image_resolver
 from bastion_orchestrator.clock import Clock, system_clock
@@ -34,10 +35,17 @@ if TYPE_CHECKING:
     from bastion_orchestrator.slack.notifier import SlackSecret
 
 _clock: list[Clock] = [system_clock]
+_sleep: list[Callable[[float], None]] = [time.sleep]
 
 
-def set_clock(clock: Clock) -> None:
+def set_clock(clock: Clock, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Inject time: the clock, and how waiting advances it (tests and the demo)."""
     _clock[0] = clock
+    _sleep[0] = sleep
+
+
+def sleep(seconds: float) -> None:
+    _sleep[0](seconds)
 
 
 def now() -> datetime:
@@ -196,7 +204,14 @@ def slack_jobs() -> SlackJobs:
         reply=reply,
         email_of=email_of,
         once=once,
+        diagnose=lambda instance_id: reachability().problems(instance_id),
+        sleep=sleep,
     )
+
+
+@cache
+def reachability() -> Ec2Reachability:
+    return Ec2Reachability(clients.ec2)
 
 
 def reaper() -> Reaper:
@@ -226,6 +241,7 @@ def reset() -> None:
     notifier.cache_clear()
     slack_secret_loader.cache_clear()
     self_invoker.cache_clear()
+    reachability.cache_clear()
     slots.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()

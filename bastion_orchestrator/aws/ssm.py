@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from bastion_orchestrator.aws.clients import boto_config
 from bastion_orchestrator.clock import to_utc
+from bastion_orchestrator.domain.ports import Agent
 from bastion_orchestrator.errors import ConfigurationError
 from bastion_orchestrator.observability import logger
 
@@ -49,7 +50,7 @@ class SsmSessions:
     def __init__(self, client: Callable[[], SSMClient]) -> None:
         self._client = client
 
-    def agent_status(self, instance_id: str) -> str:
+    def agent(self, instance_id: str) -> Agent:
         """Informational only: an error here must never fail the caller's status request."""
         try:
             response = self._client().describe_instance_information(
@@ -59,9 +60,15 @@ class SsmSessions:
             # Informational only: any failure (an outage, a missing permission, an emulator
             # without this API) degrades to "Unknown" rather than failing the status request.
             logger.warning("SSM agent status unavailable", extra={"error": repr(e)})
-            return "Unknown"
+            return Agent("Unknown")
         items = response.get("InstanceInformationList", [])
-        return str(items[0].get("PingStatus", "Unknown")) if items else "NotRegistered"
+        if not items:
+            return Agent("NotRegistered")
+        registered = items[0].get("RegistrationDate")
+        return Agent(
+            str(items[0].get("PingStatus", "Unknown")),
+            to_utc(registered) if isinstance(registered, datetime) else None,
+        )
 
     def active_targets(self) -> set[str]:
         targets: set[str] = set()

@@ -62,7 +62,9 @@ class Schedules(Protocol):
     def delete(self, name: str) -> None: ...
 
 
-NoticeKind = Literal["created", "warning", "extended", "terminated", "failed"]
+NoticeKind = Literal[
+    "launching", "ready", "not_ready", "created", "warning", "extended", "terminated", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,24 @@ class Snapshots(Protocol):
     def delete(self, snapshot_id: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Agent:
+    """The SSM agent on a bastion, as SSM sees it."""
+
+    status: str  # Online, ConnectionLost, Inactive, NotRegistered, Unknown
+    registered_at: datetime | None = None
+
+    @property
+    def ready(self) -> bool:
+        """A session can start: the agent is online."""
+        return self.status == "Online"
+
+
+class Reachability(Protocol):
+    def problems(self, instance_id: str) -> list[str]:
+        """Why a bastion's SSM agent probably cannot come online (empty: nothing obvious)."""
+
+
 class SessionActivity(Protocol):
     def active_targets(self) -> set[str]:
         """Instances with an SSM session open right now."""
@@ -150,5 +170,5 @@ class SessionActivity(Protocol):
     def last_session_end(self, instance_id: str) -> datetime | None:
         """When the newest finished SSM session on the instance ended (None: never)."""
 
-    def agent_status(self, instance_id: str) -> str:
-        """SSM agent ping status: Online, ConnectionLost, Inactive, NotRegistered, Unknown."""
+    def agent(self, instance_id: str) -> Agent:
+        """The SSM agent's ping status and when it registered."""

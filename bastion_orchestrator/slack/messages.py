@@ -1,15 +1,37 @@
-"""Block Kit messages. Pure functions of a ``Notice``: every message names the instance and
-the expiry and says what to do next."""
+"""Block Kit messages, built with slack-sdk's models (``slack_sdk.models.blocks``), which
+enforce Slack's documented limits when they are turned into dicts: a message that Slack would
+reject whole (a section over 3,000 characters, more than 50 blocks, a button value over 2,000)
+fails here instead, in tests. Long text is cut to fit, and long lists are paginated and
+summarised, so no input makes a message Slack refuses.
+
+Pure functions of a ``Notice`` or a response: every message names the instance and the expiry
+and says what to do next.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.ports import Notice
 
 EXTEND_ACTION: Final = "bastion_extend"
 DESTROY_ACTION: Final = "bastion_destroy"
+SECTION_LIMIT: Final = 3000  # characters of a section's text
+MESSAGE_BLOCKS: Final = 50  # blocks in one message
+LIST_LINES: Final = 60  # bastions listed in full before the rest is summarised
 
 Blocks = list[dict[str, Any]]
 
@@ -22,20 +44,29 @@ _CAUSES: Final = {
 }
 
 
+def _fit(text: str, limit: int = SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=_fit(text)))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=_fit(text))])
+
+
+def _dicts(blocks: Sequence[Block]) -> Blocks:
+    """To Slack's JSON; slack-sdk validates every documented limit here."""
+    return [block.to_dict() for block in blocks[:MESSAGE_BLOCKS]]
+
+
 def slack_time(moment_iso: str, fallback: str) -> str:
     """Slack renders ``<!date^…>`` in each reader's own time zone."""
     from datetime import datetime
 
     epoch = int(datetime.fromisoformat(moment_iso).timestamp())
     return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def _expiry(notice: Notice) -> str:
@@ -52,42 +83,51 @@ def _duration(seconds: int | None) -> str:
     return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min"
 
 
-def connection_blocks(connection: dict[str, str] | Any) -> Blocks:
-    blocks: Blocks = []
+def _code(command: str) -> str:
+    return f"```{_fit(command, SECTION_LIMIT - 40)}```"
+
+
+def _connection(connection: dict[str, str] | Any) -> list[Block]:
+    blocks: list[Block] = []
     if terminal := connection.get("terminal"):
-        blocks.append(_section(f"*Terminal*\n```{terminal}```"))
+        blocks.append(_section(f"*Terminal*\n{_code(terminal)}"))
     if forward := connection.get("port_forward"):
-        blocks.append(_section(f"*Database port forward*\n```{forward}```"))
+        blocks.append(_section(f"*Database port forward*\n{_code(forward)}"))
     return blocks
 
 
-def buttons(instance_id: str) -> dict[str, Any]:
-    return {
-        "type": "actions",
-        "block_id": f"bastion:{instance_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": EXTEND_ACTION,
-                "value": instance_id,
-                "style": "primary",
-                "text": {"type": "plain_text", "text": "Extend"},
-            },
-            {
-                "type": "button",
-                "action_id": DESTROY_ACTION,
-                "value": instance_id,
-                "style": "danger",
-                "text": {"type": "plain_text", "text": "Destroy now"},
-                "confirm": {
-                    "title": {"type": "plain_text", "text": "Destroy this bastion?"},
-                    "text": {"type": "plain_text", "text": f"{instance_id} is terminated now."},
-                    "confirm": {"type": "plain_text", "text": "Destroy"},
-                    "deny": {"type": "plain_text", "text": "Keep it"},
-                },
-            },
+def connection_blocks(connection: dict[str, str] | Any) -> Blocks:
+    return _dicts(_connection(connection))
+
+
+def _buttons(instance_id: str) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"bastion:{instance_id}",
+        elements=[
+            ButtonElement(
+                text=PlainTextObject(text="Extend"),
+                action_id=EXTEND_ACTION,
+                value=instance_id,
+                style="primary",
+            ),
+            ButtonElement(
+                text=PlainTextObject(text="Destroy now"),
+                action_id=DESTROY_ACTION,
+                value=instance_id,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Destroy this bastion?",
+                    text=PlainTextObject(text=f"{instance_id} is terminated now."),
+                    confirm="Destroy",
+                    deny="Keep it",
+                ),
+            ),
         ],
-    }
+    )
+
+
+def buttons(instance_id: str) -> dict[str, Any]:
+    return _buttons(instance_id).to_dict()
 
 
 def render(notice: Notice) -> tuple[str, Blocks]:
@@ -97,16 +137,47 @@ def render(notice: Notice) -> tuple[str, Blocks]:
     iid = f"`{notice.instance_id}`"
     expiry = _expiry(notice)
     plain_expiry = iso(notice.expires_at) if notice.expires_at else "unknown"
-    if notice.kind == "created":
+    blocks: list[Block]
+    if notice.kind == "launching":
+        text = (
+            f"Bastion {notice.instance_id} is launching in {env}; it expires at {plain_expiry}. "
+            "You'll get a message when it is ready to connect."
+        )
+        blocks = [
+            _section(
+                f":hourglass_flowing_sand: *Launching your bastion in {env}*\n{iid}, expires "
+                f"{expiry}. I'll tell you when its SSM agent is online and you can connect "
+                "(usually about a minute)."
+            )
+        ]
+    elif notice.kind in ("created", "ready"):
+        took = f" (ready {notice.detail})" if notice.detail else ""
         text = f"Bastion {notice.instance_id} is ready in {env}; it expires at {plain_expiry}."
         blocks = [
             _section(
-                f":white_check_mark: *Bastion ready in {env}* for {who}\n{iid}, expires {expiry}"
+                f":white_check_mark: *Bastion ready in {env}* for {who}{took}\n{iid}, expires "
+                f"{expiry}"
             ),
-            *connection_blocks(notice.connection),
+            *_connection(notice.connection),
             _context(
-                "Needs the AWS CLI Session Manager plugin. `/infra bastion extend` adds time."
+                "Needs the AWS CLI Session Manager plugin (or `bastion connect`). "
+                "`/infra bastion extend` adds time."
             ),
+        ]
+    elif notice.kind == "not_ready":
+        text = (
+            f"Bastion {notice.instance_id} in {env} is running but not ready to connect yet: "
+            f"{notice.detail or 'its SSM agent has not come online'}"
+        )
+        blocks = [
+            _section(
+                f":warning: *Your bastion in {env} is not ready yet*\n{iid} (expires {expiry}): "
+                "its SSM agent has not come online, so sessions would fail with "
+                "`TargetNotConnected`. Probably:"
+            ),
+            _section(notice.detail or "• the agent cannot reach SSM (no endpoints or NAT)"),
+            *_connection(notice.connection),
+            _context("`/infra bastion status` shows whether it came online since."),
         ]
     elif notice.kind == "warning":
         text = (
@@ -118,11 +189,13 @@ def render(notice: Notice) -> tuple[str, Blocks]:
                 f":hourglass_flowing_sand: *Your bastion in {env} expires soon*\n"
                 f"{iid} is terminated {expiry}. Extend it if you still need it."
             ),
-            buttons(notice.instance_id),
+            _buttons(notice.instance_id),
         ]
     elif notice.kind == "extended":
         text = f"Bastion {notice.instance_id} in {env} now expires at {plain_expiry}."
         blocks = [_section(f":stopwatch: *Bastion extended* ({env})\n{iid} now expires {expiry}")]
+        if notice.detail:
+            blocks.append(_context(notice.detail))
     elif notice.kind == "terminated":
         why = _CAUSES.get(notice.cause or "", notice.cause or "it was terminated")
         text = (
@@ -139,16 +212,20 @@ def render(notice: Notice) -> tuple[str, Blocks]:
     else:
         text = f"Bastion {notice.instance_id} in {env}: {notice.detail or 'failed'}"
         blocks = [_section(f":warning: *Bastion problem* ({env})\n{iid}: {notice.detail}")]
-    return text, blocks
+    return _fit(text, 4000), _dicts(blocks)
 
 
 # ------------------------------------------------------------------ answers to commands
 Answer = dict[str, Any]
 
 
-def answer(text: str, blocks: Blocks | None = None) -> Answer:
+def answer(text: str, blocks: Sequence[Block] | None = None) -> Answer:
     """The door's reply: ephemeral, so only the person who typed the command sees it."""
-    return {"response_type": "ephemeral", "text": text, "blocks": blocks or [_section(text)]}
+    return {
+        "response_type": "ephemeral",
+        "text": _fit(text, 4000),
+        "blocks": _dicts(blocks or [_section(text)]),
+    }
 
 
 def status_answer(view: dict[str, Any], environment: str) -> Answer:
@@ -156,8 +233,10 @@ def status_answer(view: dict[str, Any], environment: str) -> Answer:
     expires = view["expires_at"]
     remaining = _duration(view.get("time_remaining_seconds"))
     agent = view.get("ssm_status", "Unknown")
-    ready = {"Online": ":large_green_circle: SSM agent online: ready to connect"}.get(
-        agent, f":hourglass: SSM agent {agent}: wait a minute after launch, then connect"
+    ready = (
+        ":large_green_circle: SSM agent online: ready to connect"
+        if view.get("ready")
+        else f":hourglass: SSM agent {agent}: wait a minute after launch, then connect"
     )
     text = f"Bastion {iid} in {environment} is {view.get('state')}; it expires at {expires}."
     blocks = [
@@ -165,12 +244,13 @@ def status_answer(view: dict[str, Any], environment: str) -> Answer:
             f"*Your bastion in {environment}*: `{iid}` is *{view.get('state')}*, expires "
             f"{slack_time(expires, expires)} ({remaining} left)\n{ready}"
         ),
-        *connection_blocks(view.get("connection", {})),
+        *_connection(view.get("connection", {})),
     ]
     return answer(text, blocks)
 
 
 def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
+    """One line a bastion, sections cut to Slack's limit, the rest summarised."""
     if not views:
         return answer(f"No active bastions in {environment}. `/infra bastion create` launches one.")
     lines = [
@@ -179,11 +259,27 @@ def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
         for v in views
     ]
     text = f"{len(views)} active bastion(s) in {environment}"
-    return answer(text, [_section(f"*{text}*\n" + "\n".join(lines[:40]))])
+    blocks: list[Block] = [_section(f"*{text}*")]
+    chunk: list[str] = []
+    for line in lines[:LIST_LINES]:
+        if chunk and len("\n".join([*chunk, line])) > SECTION_LIMIT:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    if len(lines) > LIST_LINES:
+        blocks.append(
+            _context(
+                f"…and {len(lines) - LIST_LINES} more, not shown. The `list` action of the "
+                "direct or IAM door returns them all as JSON."
+            )
+        )
+    return answer(text, blocks)
 
 
 def help_answer(help_text: str, environment: str, unknown: str | None = None) -> Answer:
-    intro = f"I did not understand `{unknown}`. " if unknown else ""
+    intro = f"I did not understand `{_fit(unknown, 100)}`. " if unknown else ""
     text = f"{intro}Bastions on demand for *{environment}*:"
     return answer(text, [_section(f"{text}\n{help_text}")])
 

@@ -135,17 +135,31 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     assert [p["continuation"]["job"]["action"]["action"] for p in lambda_async] == ["create"]
     assert aws.running() == []
 
-    # Then the async invocation launches it and reports back twice
-    [result] = deliver(lambda_context, lambda_async)
+    # Then the async invocation launches it, says "launching", and "ready" when the SSM
+    # agent is online (moto has no ssm:DescribeInstanceInformation: a Stubber answers on the
+    # SSM client only: not registered at first, online 40 seconds after launch)
+    with Stubber(clients.ssm()) as ssm:
+        ssm.add_response("describe_instance_information", {"InstanceInformationList": []})
+        ssm.add_response(
+            "describe_instance_information",
+            {
+                "InstanceInformationList": [
+                    {"PingStatus": "Online", "RegistrationDate": clock() + timedelta(seconds=120)}
+                ]
+            },
+        )
+        [result] = deliver(lambda_context, lambda_async)
     iid = result["instance_id"]
     assert aws.running() == [iid]
     assert aws.tags(iid)["Reason"] == "INC-42 slow queries"
     assert aws.tags(iid)["RequestedBy"] == "john.doe"
     replies = [m for m in slack.messages if m.endpoint == "response_url"]
     dms = slack.to("U12345")
-    assert len(replies) == 1 and len(dms) == 1
-    for message in (replies[0], dms[0]):
+    assert len(replies) == 2 and len(dms) == 2
+    assert "is launching" in replies[0].text and "is launching" in dms[0].text
+    for message in (replies[1], dms[1]):
         shown = message.all_text()
+        assert "is ready" in message.text and "after launch" in shown
         assert iid in shown and result["expires_at"] in shown
         assert f"aws ssm start-session --target {iid}" in shown
         assert "AWS-StartPortForwardingSessionToRemoteHost" in shown
@@ -169,10 +183,16 @@ def test_with_an_idempotency_table_a_retry_tells_nobody_twice(
     send(lambda_context, clock, slash_command("bastion create", response_url=slack.response_url))
     job = lambda_async[0]
     first = handler.lambda_handler(job, lambda_context)
+    told = (
+        len([m for m in slack.messages if m.endpoint == "response_url"]),
+        len(slack.to("U12345")),
+    )
+    assert told[0] >= 1 and told[1] >= 1  # launching, then ready or why not
     again = handler.lambda_handler(job, lambda_context)
     assert again == first
-    assert len([m for m in slack.messages if m.endpoint == "response_url"]) == 1
-    assert len(slack.to("U12345")) == 1
+    # Then the retry told nobody anything more
+    assert len([m for m in slack.messages if m.endpoint == "response_url"]) == told[0]
+    assert len(slack.to("U12345")) == told[1]
 
 
 def test_other_environment_is_answered_with_the_one_served(
