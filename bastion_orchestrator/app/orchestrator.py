@@ -221,7 +221,9 @@ class Orchestrator:
         if owner.display_name:
             tags[Tag.DISPLAY_NAME] = owner.display_name
         if owner.arn:
-            tags[Tag.ARN] = owner.arn
+            # EC2 tag values hold 256 characters; an IAM path can make an ARN longer. Keep its
+            # end (the user or session name), marked as cut.
+            tags[Tag.ARN] = owner.arn if len(owner.arn) <= 256 else "…" + owner.arn[-255:]
         if owner.email:
             tags[Tag.EMAIL] = owner.email
         endpoint = req.rds_endpoint or s.rds_endpoint

@@ -92,6 +92,8 @@ class Policy:
                 user_id=user_id,
             )
         for_self = user_id == actor.user_id
+        if actor.door == "iam" and for_self:
+            self._no_other_name(actor, request)
         username = request.username or (actor.username if for_self else None)
         if not username:
             raise InvalidRequest(
@@ -108,6 +110,20 @@ class Policy:
                 arn=actor.arn,
             ),
         )
+
+    @staticmethod
+    def _no_other_name(actor: Actor, request: Create) -> None:
+        """An IAM caller is recorded under the name AWS verified, never one it chose."""
+        for field, claimed, verified in (
+            ("username", request.username, actor.username),
+            ("display_name", request.display_name, actor.display_name),
+        ):
+            if claimed is not None and claimed != verified:
+                raise Forbidden(
+                    f"{field} {claimed!r} is not yours: on the IAM door your bastion is recorded "
+                    f"under the name AWS verified ({verified or 'none'}). Leave {field} out.",
+                    errors=[{"field": field, "problem": "set from your signed identity"}],
+                )
 
     def _subject(self, actor: Actor, named: str | None, *, scoped: bool) -> str | None:
         """Whose bastion(s) a request is about. Direct invokes are trusted to name anyone;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ def connection(
         )
         commands["port_forward"] = (
             f"aws ssm start-session --target {instance_id}{where} "
-            f"--document-name {port_forward_document} --parameters '{parameters}'"
+            f"--document-name {port_forward_document} --parameters {shlex.quote(parameters)}"
         )
     return commands
 

@@ -14,6 +14,7 @@ from typing import Final
 from bastion_orchestrator.clock import iso, parse_iso
 from bastion_orchestrator.domain.actor import Principal
 from bastion_orchestrator.errors import Forbidden, LimitExceeded
+from models import dns_name
 
 MANAGED_BY: Final = "bastion-orchestrator"
 ACTIVE_STATES: Final = ("pending", "running", "stopping", "stopped")
@@ -87,7 +88,15 @@ class Bastion:
 
     @property
     def rds_endpoint(self) -> str | None:
-        return self.tags.get(Tag.RDS_ENDPOINT)
+        """The tag, only if it is still a DNS name: tags can be rewritten by anyone with
+        ``ec2:CreateTags``, and this one ends up in a command people paste into a shell."""
+        value = self.tags.get(Tag.RDS_ENDPOINT)
+        if value is None or len(value) > 253:
+            return None
+        try:
+            return dns_name(value)
+        except ValueError:
+            return None
 
     @property
     def rds_port(self) -> int | None:

@@ -86,7 +86,7 @@ def _motd(spec: BootSpec) -> str:
         lines += [
             f"  database : {spec.rds_endpoint}:{spec.rds_port}, from your laptop:",
             f"    aws ssm start-session --target @INSTANCE_ID@{where} "
-            f"--document-name {spec.port_forward_document} --parameters '{parameters}'",
+            f"--document-name {spec.port_forward_document} --parameters {shlex.quote(parameters)}",
         ]
     lines += [
         "  Everything you type here is recorded in the session log.",

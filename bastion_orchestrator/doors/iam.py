@@ -35,6 +35,7 @@ STATUS: Final = {
 }
 _PRINCIPAL_ARN: Final = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/:-]+$"
 _USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_BODY: Final = 16 * 1024  # an action is a few hundred bytes
 
 
 class IamIdentity(BaseModel):
@@ -64,9 +65,11 @@ def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpAnswer:
                 'e.g. {"action": "status"}.'
             )
         )
+    if len(request.body) > MAX_BODY:
+        return _refusal(InvalidRequest(f"The body is over {MAX_BODY} bytes; send one action."))
     try:
         body = json.loads(request.body) if request.body.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         body = None
     if not isinstance(body, dict):
         return _refusal(

@@ -162,7 +162,7 @@ class SlackDoor:
     def _interaction(self, raw: str, request_id: str, context: Any) -> dict[str, Any] | None:
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return None
         if not isinstance(payload, dict):
             return None

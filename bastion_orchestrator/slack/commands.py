@@ -60,11 +60,14 @@ def parse(text: str, served: str) -> Command:
         return Command("help", unknown=words[1])
     if verb in {"list", "help"}:
         return Command(verb)
-    environment: str | None = None
-    if rest and _is_env_word(rest[0], served, any_word=verb != "create"):
-        environment, rest = rest[0], rest[1:]
     if verb != "create":
-        return Command(verb, environment)
+        # status/extend/destroy take nothing but an environment: any other word, mistyped or
+        # not ("prod.", "'prod'", a look-alike letter), is taken as an environment, so it is
+        # answered with the one served and nothing runs here.
+        return Command(verb, " ".join(rest)[:64] if rest else None)
+    environment: str | None = None
+    if rest and _is_env_word(rest[0], served):
+        environment, rest = rest[0], rest[1:]
     hours = _hours(rest[0]) if rest else None
     if hours is not None:
         rest = rest[1:]
@@ -80,14 +83,12 @@ def _hours(word: str) -> float | None:
     return value if match["unit"].startswith("h") else value / 60
 
 
-def _is_env_word(word: str, served: str, *, any_word: bool) -> bool:
+def _is_env_word(word: str, served: str) -> bool:
+    """After ``create``: this environment, or a common environment name (not a reason)."""
     lowered = word.lower()
-    if lowered == served.lower():
-        return True
-    if not _ENV_WORD.match(lowered):
-        return False
-    # status/extend/destroy take nothing but an environment; create also takes a reason.
-    return any_word or lowered in COMMON_ENVIRONMENTS
+    return lowered == served.lower() or (
+        _ENV_WORD.match(lowered) is not None and lowered in COMMON_ENVIRONMENTS
+    )
 
 
 HELP: Final = (
