@@ -55,6 +55,8 @@ FIELD_HINTS: Final[dict[str, str]] = {
     "rds_port": "an integer from 1 to 65535",
     "hours": "a number of hours, more than 0 and at most MAX_LIFETIME_HOURS, e.g. 1.5",
     "profile": "a boot profile of this deployment (BOOT_PROFILES), e.g. minimal or db-clients",
+    "break_glass": "true or false; true needs a reason",
+    "approval_id": "the id of an approval request, e.g. apr-0123456789abcdef",
     "response_url": "an https://hooks.slack.com/ address",
 }
 
@@ -91,6 +93,8 @@ class Create(_Strict):
     profile: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")] | None = (
         None
     )
+    # Launch at once without approval, for at most BREAK_GLASS_HOURS; needs a reason.
+    break_glass: bool = False
 
     _printable_text = field_validator("display_name", "reason")(_printable)
 
@@ -176,9 +180,30 @@ IamAction = Annotated[
 ]
 IAM_ACTION_ADAPTER: Final[TypeAdapter[IamAction]] = TypeAdapter(IamAction)
 
+# ------------------------------------------------------------------ approvals (Slack)
+APPROVAL_ID: Final = r"^apr-[0-9a-f]{16,32}$"
+
+
+class Approve(_Strict):
+    """An approver's yes to a pending create (the Approve button, or ``approve <id>``)."""
+
+    action: Literal["approve"]
+    approval_id: Annotated[str, Field(pattern=APPROVAL_ID)]
+
+
+class Deny(_Strict):
+    """An approver's no, with an optional reason (the Deny button, or ``deny <id> why…``)."""
+
+    action: Literal["deny"]
+    approval_id: Annotated[str, Field(pattern=APPROVAL_ID)]
+    reason: Annotated[str, Field(max_length=256)] | None = None
+
+    _printable_text = field_validator("reason")(_printable)
+
+
 # ------------------------------------------------------------------ continuations
 SLACK_RESPONSE_URL: Final = r"^https://hooks\.slack\.com/[A-Za-z0-9/_.~%+-]+$"
-SlowAction = Annotated[Create | Extend | Destroy, Field(discriminator="action")]
+SlowAction = Annotated[Create | Extend | Destroy | Approve | Deny, Field(discriminator="action")]
 
 
 class SlackJob(_Strict):

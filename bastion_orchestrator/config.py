@@ -108,6 +108,13 @@ class Settings(BaseModel):
     admin_principal_arns: Annotated[
         frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(_csv)
     ] = Field(frozenset(), alias="ADMIN_PRINCIPAL_ARNS")
+    approval_required: bool = Field(False, alias="APPROVAL_REQUIRED")
+    approver_user_ids: CsvSet = Field(frozenset(), alias="APPROVER_USER_IDS")
+    approval_channel: str | None = Field(
+        None, alias="APPROVAL_CHANNEL", pattern=r"^[#A-Za-z0-9_.-]{1,80}$"
+    )
+    approval_timeout_minutes: int = Field(30, alias="APPROVAL_TIMEOUT_MINUTES", ge=1, le=1440)
+    break_glass_hours: float = Field(1, alias="BREAK_GLASS_HOURS", gt=0, le=24)
     snapshot_on_terminate: bool = Field(False, alias="SNAPSHOT_ON_TERMINATE")
     snapshot_retention_days: int = Field(30, alias="SNAPSHOT_RETENTION_DAYS", ge=1, le=3650)
     boot_profiles: Annotated[
@@ -147,6 +154,18 @@ class Settings(BaseModel):
             raise ValueError("BASTION_LIFETIME_HOURS must not exceed MAX_LIFETIME_HOURS")
         if self.warning_minutes >= self.bastion_lifetime_hours * 60:
             raise ValueError("WARNING_MINUTES must be shorter than BASTION_LIFETIME_HOURS")
+        if self.approval_required:
+            # Fail closed: approvals that cannot work must not silently launch without them.
+            if not self.approver_user_ids:
+                raise ValueError("APPROVER_USER_IDS must name approvers when APPROVAL_REQUIRED")
+            if not self.approval_channel:
+                raise ValueError("APPROVAL_CHANNEL is required when APPROVAL_REQUIRED is true")
+            if not self.idempotency_table:
+                raise ValueError(
+                    "IDEMPOTENCY_TABLE is required when APPROVAL_REQUIRED (requests live there)"
+                )
+        if self.break_glass_hours > self.max_lifetime_hours:
+            raise ValueError("BREAK_GLASS_HOURS must not exceed MAX_LIFETIME_HOURS")
         return self
 
     @field_validator("boot_profiles")

@@ -31,7 +31,7 @@ def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
 
 
 def run_scheduled(event: Any) -> dict[str, Any]:
-    return scheduled.handle(event, wiring.reaper)
+    return scheduled.handle(event, wiring.reaper, wiring.expire_approvals)
 
 
 def _iam_door(request: HttpRequest, context: Any) -> HttpAnswer:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from bastion_orchestrator.clock import Clock, parse_iso
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.observability import count, logger
-from models import Create, Destroy, SlackJob, Status
+from models import USER_ID, Approve, Create, Deny, Destroy, SlackJob, Status
 
 # The module sets the orchestrator's maximum async event age to the same 15 minutes.
 MAX_AGE_SECONDS: Final = 900
@@ -133,14 +134,47 @@ class SlackJobs:
 
     def _run(self, job: SlackJob, budget: timedelta) -> dict[str, Any]:
         action = job.action
-        email = self.email_of(job.user_id) if isinstance(action, Create) else None
+        # The e-mail tags a new bastion, and tells an approver from an IAM requester.
+        email = self.email_of(job.user_id) if isinstance(action, Create | Approve) else None
         actor = Actor("slack", job.user_id, username=job.username, email=email)
         result = self.dispatcher.dispatch(actor, action, request_id=job.request_id)
-        if isinstance(action, Create) and result.get("success"):
+        if result.get("pending_approval"):
+            # The requester was told (by DM) when the request was stored; answer here too.
+            self._deliver(job, self._approval_notice(job, result, "pending"), dm=False)
+        elif isinstance(action, Create) and result.get("success"):
             self._watch(job, actor, result, budget)
+        elif isinstance(action, Approve | Deny):
+            self._decided(job, result, budget)
         else:
             self._deliver(job, self._notice(job, result))
         return result
+
+    def _decided(self, job: SlackJob, result: dict[str, Any], budget: timedelta) -> None:
+        """The approver hears what happened; a Slack requester is told launching, then ready."""
+        if not result.get("success"):
+            self._deliver(job, self._notice(job, result), dm=False)
+            return
+        status = result.get("approval_status")
+        launched = result.get("instance_id")
+        what = f"{status}" + (f": bastion {launched} launching" if launched else "")
+        self._deliver(job, self._approval_notice(job, result, "decided", what), dm=False)
+        requester = str(result.get("requester_id", ""))
+        if launched and result.get("requester_door") == "slack" and re.match(USER_ID, requester):
+            for_requester = job.model_copy(update={"user_id": requester, "response_url": None})
+            self._watch(for_requester, Actor("slack", requester), result, budget)
+
+    def _approval_notice(
+        self, job: SlackJob, result: dict[str, Any], cause: str, what: str | None = None
+    ) -> Notice:
+        return Notice(
+            "approval",
+            job.user_id,
+            str(result.get("approval_id", "(request)")),
+            parse_iso(result.get("expires_at")),
+            self.environment(),
+            cause=cause,
+            detail=what or str(result.get("message", "")),
+        )
 
     def _watch(
         self, job: SlackJob, actor: Actor, created: dict[str, Any], budget: timedelta
@@ -225,7 +259,7 @@ class SlackJobs:
                 detail=str(result.get("message")),
             )
         expires = parse_iso(result.get("expires_at"))
-        if isinstance(job.action, Create):
+        if kind is not None or isinstance(job.action, Create):  # a new bastion's progress
             return Notice(
                 kind or "created",
                 job.user_id,
@@ -256,13 +290,15 @@ class SlackJobs:
             detail=result.get("message"),
         )
 
-    def _deliver(self, job: SlackJob, notice: Notice) -> None:
+    def _deliver(self, job: SlackJob, notice: Notice, *, dm: bool = True) -> None:
         if job.response_url:
             try:
                 self.reply(job.response_url, notice, job.replace_original)
             except Exception as e:
                 count("NotificationFailures")
                 logger.warning("response_url post failed", extra={"error": repr(e)})
+        if not dm:
+            return
         try:
             self.notifier().send(notice)
         except Exception as e:

@@ -12,10 +12,21 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from bastion_orchestrator.app.approvals import Approvals
 from bastion_orchestrator.app.orchestrator import Orchestrator
-from bastion_orchestrator.app.policy import Act, Action, Decision, Launch, Listing, Policy
+from bastion_orchestrator.app.policy import (
+    Act,
+    Action,
+    Decision,
+    Launch,
+    Listing,
+    Policy,
+    RequestApproval,
+    Verdict,
+)
 from bastion_orchestrator.app.views import validation_error
-from bastion_orchestrator.domain.actor import Actor
+from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.actor import Actor, Owner
 from bastion_orchestrator.errors import (
     BastionError,
     Forbidden,
@@ -25,7 +36,7 @@ from bastion_orchestrator.errors import (
     NotFound,
 )
 from bastion_orchestrator.observability import audit, count, logger
-from models import FIELD_HINTS
+from models import FIELD_HINTS, IamCreate
 
 # Refusals a user caused are warnings; the rest (configuration, capacity, AWS) are errors.
 USER_CAUSED: Final = (InvalidRequest, NotFound, Forbidden, LimitExceeded)
@@ -43,6 +54,7 @@ ALLOWED_FIELDS: Final = {
         "reason",
         "hours",
         "profile",
+        "break_glass",
     ],
     "status": ["action", "instance_id", "user_id"],
     "extend": ["action", "instance_id", "user_id"],
@@ -79,6 +91,7 @@ def failed() -> dict[str, Any]:
 class Dispatcher:
     policy: Callable[[], Policy]
     orchestrator: Callable[[], Orchestrator]
+    approvals: Callable[[], Approvals]
 
     def decide(self, actor: Actor, action: Action) -> Decision:
         """The policy's answer alone, no AWS call: doors use it to refuse early."""
@@ -107,8 +120,23 @@ class Dispatcher:
     def _run(self, decision: Decision, actor: Actor, request_id: str) -> dict[str, Any]:
         service = self.orchestrator()
         match decision:
+            case Launch(break_glass=True):
+                result = service.create(
+                    decision.request, decision.owner, request_id=request_id, break_glass=True
+                )
+                hours = decision.request.hours or 0.0
+                self.approvals().announce_break_glass(
+                    decision.owner, actor, result, hours, decision.request.reason or ""
+                )
+                return result
             case Launch():
                 return service.create(decision.request, decision.owner, request_id=request_id)
+            case RequestApproval():
+                return self.approvals().request(
+                    decision.request, decision.owner, actor, decision.hours
+                )
+            case Verdict():
+                return self._verdict(decision, actor, service)
             case Listing():
                 return service.list(decision.user_id)
             case Act(verb="status"):
@@ -117,3 +145,36 @@ class Dispatcher:
                 return service.extend(decision, actor=actor.label)
             case Act():
                 return service.destroy(decision, actor=actor.label)
+
+    def _verdict(self, verdict: Verdict, actor: Actor, service: Orchestrator) -> dict[str, Any]:
+        approvals = self.approvals()
+        approval, decided = approvals.decide(
+            verdict.approval_id, actor, approve=verdict.approve, reason=verdict.reason
+        )
+        answer: dict[str, Any] = {
+            "approval_id": approval.id,
+            "approval_status": approval.status,
+            "requester_id": approval.requester_id,
+            "requester_door": approval.door,
+        }
+        if not decided:
+            by = f" by {approval.decided_by}" if approval.decided_by else ""
+            when = f" at {iso(approval.decided_at)}" if approval.decided_at else ""
+            message = f"Request {approval.id} was already {approval.status}{by}{when}."
+            if approval.status == "approved":
+                # A second click, a redelivered event: the bastion was launched once already.
+                return {"success": True, **answer, "message": message + " Nothing more to do."}
+            return LimitExceeded(message + " Nothing was launched.", **answer).to_response()
+        if not verdict.approve:
+            return {"success": True, **answer, "message": f"Request {approval.id} denied."}
+        # What was asked for, exactly: the payload validated again, the owner as stored.
+        request = IamCreate.model_validate(approval.request)
+        result = service.create(
+            request,
+            Owner(**approval.owner),
+            request_id=approval.id,
+            approved_by=approval.decided_by,
+        )
+        if result.get("success"):
+            approvals.launched(approval, result["instance_id"])
+        return {**result, **answer}

@@ -83,7 +83,15 @@ class Orchestrator:
     forensics: Forensics = field(default_factory=lambda: Forensics(None, timedelta(days=30)))
 
     # ----------------------------------------------------------------- create
-    def create(self, req: Create, owner: Owner, *, request_id: str) -> dict[str, Any]:
+    def create(
+        self,
+        req: Create,
+        owner: Owner,
+        *,
+        request_id: str,
+        approved_by: str | None = None,
+        break_glass: bool = False,
+    ) -> dict[str, Any]:
         s = self.settings
         lifetime = self._lifetime(req.hours)
         profile = self._profile(req.profile)
@@ -112,6 +120,10 @@ class Orchestrator:
         image = s.ami_id or self.instances.latest_image()
         expires = initial_expiry(now, lifetime)
         tags = self._tags(req, owner, now, expires)
+        if approved_by:
+            tags[Tag.APPROVED_BY] = approved_by
+        if break_glass:
+            tags[Tag.BREAK_GLASS] = "true"
         script = self._boot(req, owner, profile, now, expires)
         token = client_token(s.project_name, s.environment, user_id, request_id)
         slot, concurrent = self._claim(user_id, token, now)

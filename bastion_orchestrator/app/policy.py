@@ -22,7 +22,7 @@ from typing import Final, Literal
 from bastion_orchestrator.config import Settings
 from bastion_orchestrator.domain.actor import Actor, Owner, Principal
 from bastion_orchestrator.errors import Forbidden, InvalidRequest
-from models import Create, Destroy, Extend, ListBastions, Status
+from models import Approve, Create, Deny, Destroy, Extend, ListBastions, Status
 
 _ASSUMED_ROLE: Final = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]+)/.+$")
 
@@ -31,6 +31,26 @@ _ASSUMED_ROLE: Final = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-r
 class Launch:
     request: Create
     owner: Owner
+    break_glass: bool = False
+
+
+@dataclass(frozen=True)
+class RequestApproval:
+    """A create that must wait for an approver (APPROVAL_REQUIRED)."""
+
+    request: Create
+    owner: Owner
+    hours: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An approver's answer to a pending request (the approver is checked here; that they
+    are not the requester, against the stored request)."""
+
+    approval_id: str
+    approve: bool
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -46,8 +66,8 @@ class Listing:
     user_id: str | None  # None: every bastion of the deployment
 
 
-Decision = Launch | Act | Listing
-Action = Create | Status | Extend | Destroy | ListBastions
+Decision = Launch | RequestApproval | Verdict | Act | Listing
+Action = Create | Status | Extend | Destroy | ListBastions | Approve | Deny
 
 
 @dataclass(frozen=True)
@@ -55,12 +75,26 @@ class Policy:
     allowed_user_ids: frozenset[str]
     admin_user_ids: frozenset[str]
     admin_principal_arns: frozenset[str]
+    approval_required: bool = False
+    approvers: frozenset[str] = frozenset()
+    default_hours: float = 3
+    break_glass_hours: float = 1
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
         return cls(
-            settings.allowed_user_ids, settings.admin_user_ids, settings.admin_principal_arns
+            settings.allowed_user_ids,
+            settings.admin_user_ids,
+            settings.admin_principal_arns,
+            approval_required=settings.approval_required,
+            approvers=settings.approver_user_ids,
+            default_hours=settings.bastion_lifetime_hours,
+            break_glass_hours=settings.break_glass_hours,
         )
+
+    def is_approver(self, actor: Actor) -> bool:
+        """Approvers are Slack user ids; the IAM door has none (approvals happen in Slack)."""
+        return actor.door != "iam" and actor.user_id in self.approvers
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.door == "iam":
@@ -74,6 +108,15 @@ class Policy:
         match action:
             case Create():
                 return self._create(actor, action)
+            case Approve() | Deny():
+                if not self.is_approver(actor):
+                    raise Forbidden(
+                        f"{actor.label} is not an approver here: only APPROVER_USER_IDS may "
+                        "approve or deny requests.",
+                        approval_id=action.approval_id,
+                    )
+                reason = action.reason if isinstance(action, Deny) else None
+                return Verdict(action.approval_id, isinstance(action, Approve), reason)
             case ListBastions():
                 return Listing(self._subject(actor, action.user_id, scoped=actor.door != "direct"))
             case Status() | Extend() | Destroy():
@@ -81,7 +124,7 @@ class Policy:
                 return Act(action.action, action.instance_id, subject, self.principal(actor))
         raise InvalidRequest(f"Unknown action {action!r}.")  # pragma: no cover - exhaustive
 
-    def _create(self, actor: Actor, request: Create) -> Launch:
+    def _create(self, actor: Actor, request: Create) -> Launch | RequestApproval:
         user_id = self._subject(actor, request.user_id, scoped=False)
         if user_id is None:  # only a direct create can get here, and its model requires one
             raise InvalidRequest("create needs user_id: the Slack user id to launch for.")
@@ -100,16 +143,25 @@ class Policy:
                 "create for another user needs username (1-80 letters, digits or ._-).",
                 errors=[{"field": "username", "problem": "required when user_id names someone"}],
             )
-        return Launch(
-            request,
-            Owner(
-                user_id=user_id,
-                username=username,
-                display_name=request.display_name or (actor.display_name if for_self else None),
-                email=actor.email if for_self else None,
-                arn=actor.arn,
-            ),
+        owner = Owner(
+            user_id=user_id,
+            username=username,
+            display_name=request.display_name or (actor.display_name if for_self else None),
+            email=actor.email if for_self else None,
+            arn=actor.arn,
         )
+        if request.break_glass:
+            if not (request.reason and request.reason.strip()):
+                raise InvalidRequest(
+                    "break_glass needs a reason: say why nobody could approve this (e.g. "
+                    '"reason": "INC-4711 prod database down").',
+                    errors=[{"field": "reason", "problem": "required with break_glass"}],
+                )
+            hours = min(request.hours or self.break_glass_hours, self.break_glass_hours)
+            return Launch(request.model_copy(update={"hours": hours}), owner, break_glass=True)
+        if self.approval_required and not self.is_approver(actor):
+            return RequestApproval(request, owner, request.hours or self.default_hours)
+        return Launch(request, owner)
 
     @staticmethod
     def _no_other_name(actor: Actor, request: Create) -> None:

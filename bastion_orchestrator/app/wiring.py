@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from bastion_orchestrator.app.approvals import ApprovalBoard, Approvals, ApprovalStore
 from bastion_orchestrator.app.continuations import SlackJobs
 from bastion_orchestrator.app.dispatcher import Dispatcher
 from bastion_orchestrator.app.forensics import Forensics
@@ -26,6 +27,7 @@ from bastion_orchestrator.clock import Clock, system_clock
 from bastion_orchestrator.config import Settings, get_settings
 from bastion_orchestrator.domain.bastion import Lifetime
 from bastion_orchestrator.domain.ports import NoSlots, Notifier, Slots
+from bastion_orchestrator.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -192,7 +194,56 @@ def policy() -> Policy:
 
 
 def dispatcher() -> Dispatcher:
-    return Dispatcher(policy=policy, orchestrator=orchestrator)
+    return Dispatcher(policy=policy, orchestrator=orchestrator, approvals=approvals)
+
+
+def approvals() -> Approvals:
+    s = get_settings()
+    return Approvals(
+        store=approval_store,
+        board=approval_board,
+        notifier=notifier,
+        approvers=s.approver_user_ids,
+        environment=s.environment,
+        timeout=timedelta(minutes=s.approval_timeout_minutes),
+        clock=now,
+    )
+
+
+def expire_approvals() -> int | None:
+    """The sweep's part in approvals: None when they are off."""
+    return approvals().expire_overdue() if get_settings().approval_required else None
+
+
+@cache
+def approval_store() -> ApprovalStore:
+    s = get_settings()
+    if not s.idempotency_table:
+        raise ConfigurationError(
+            "Approval requests are stored in IDEMPOTENCY_TABLE, which is not set.",
+            variables=["IDEMPOTENCY_TABLE"],
+        )
+    from bastion_orchestrator.aws.approvals import DynamoApprovals
+
+    return DynamoApprovals(
+        lambda: clients.client("dynamodb"),
+        table=s.idempotency_table,
+        project=s.project_name,
+        environment=s.environment,
+    )
+
+
+@cache
+def approval_board() -> ApprovalBoard:
+    """APPROVAL_CHANNEL (else SLACK_CHANNEL) through the bot token; logged without Slack."""
+    from bastion_orchestrator.slack.notifier import LoggedBoard, SlackApprovalBoard, SlackNotifier
+
+    s = get_settings()
+    channel = s.approval_channel or s.slack_channel
+    sender = notifier()
+    if channel and isinstance(sender, SlackNotifier):
+        return SlackApprovalBoard(sender, channel)
+    return LoggedBoard()
 
 
 def slack_jobs() -> SlackJobs:
@@ -242,6 +293,8 @@ def reset() -> None:
     slack_secret_loader.cache_clear()
     self_invoker.cache_clear()
     reachability.cache_clear()
+    approval_store.cache_clear()
+    approval_board.cache_clear()
     slots.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()

@@ -31,6 +31,8 @@ class Tag:
     DISPLAY_NAME: Final = "RequestedByName"
     ARN: Final = "RequestedByArn"
     EMAIL: Final = "RequestedByEmail"
+    APPROVED_BY: Final = "ApprovedBy"
+    BREAK_GLASS: Final = "BreakGlass"
     CREATED_AT: Final = "CreatedAt"
     EXPIRES_AT: Final = "ExpiresAt"
     RDS_ENDPOINT: Final = "RdsEndpoint"

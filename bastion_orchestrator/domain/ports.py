@@ -63,7 +63,15 @@ class Schedules(Protocol):
 
 
 NoticeKind = Literal[
-    "launching", "ready", "not_ready", "created", "warning", "extended", "terminated", "failed"
+    "launching",
+    "ready",
+    "not_ready",
+    "created",
+    "warning",
+    "extended",
+    "terminated",
+    "failed",
+    "approval",  # cause: pending, denied, expired; instance_id: the request's id
 ]
 
 

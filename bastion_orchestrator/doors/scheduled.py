@@ -24,7 +24,9 @@ _ALLOWED = {
 }
 
 
-def handle(event: Any, reaper: Callable[[], Reaper]) -> dict[str, Any]:
+def handle(
+    event: Any, reaper: Callable[[], Reaper], expire_approvals: Callable[[], int | None]
+) -> dict[str, Any]:
     try:
         parsed = EVENT_ADAPTER.validate_python(event)
     except ValidationError as e:
@@ -43,4 +45,8 @@ def handle(event: Any, reaper: Callable[[], Reaper]) -> dict[str, Any]:
         case Terminate():
             return reaper().terminate(parsed.instance_id)
         case Sweep():
-            return reaper().sweep()
+            result = reaper().sweep()
+            expired = expire_approvals()  # None: approvals are off
+            if expired is not None:
+                result["approvals_expired"] = expired
+            return result

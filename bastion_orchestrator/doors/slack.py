@@ -32,10 +32,13 @@ from bastion_orchestrator.errors import BastionError
 from bastion_orchestrator.observability import count, logger
 from bastion_orchestrator.slack import commands, messages
 from models import (
+    APPROVAL_ID,
     INSTANCE_ID,
     SLACK_RESPONSE_URL,
     USER_ID,
+    Approve,
     Create,
+    Deny,
     Destroy,
     Extend,
     ListBastions,
@@ -44,8 +47,19 @@ from models import (
 )
 
 _USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
-BUTTONS: Final = {messages.EXTEND_ACTION: "extend", messages.DESTROY_ACTION: "destroy"}
-_SLOW: Final = {"create": "Launching", "extend": "Extending", "destroy": "Destroying"}
+BUTTONS: Final = {
+    messages.EXTEND_ACTION: "extend",
+    messages.DESTROY_ACTION: "destroy",
+    messages.APPROVE_ACTION: "approve",
+    messages.DENY_ACTION: "deny",
+}
+_SLOW: Final = {
+    "create": "Launching",
+    "extend": "Extending",
+    "destroy": "Destroying",
+    "approve": "Approving",
+    "deny": "Denying",
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ class SlackDoor:
                 actor, Status(action="status", user_id=user_id), request_id=request_id
             )
             return self._answer(result, lambda r: messages.status_answer(r, served))
-        action: Create | Extend | Destroy
+        action: Create | Extend | Destroy | Approve | Deny
         if command.verb == "create":
             action = Create(
                 action="create",
@@ -149,6 +163,13 @@ class SlackDoor:
                 username=actor.username or "slack-user",
                 reason=command.reason,
                 hours=command.hours,
+                break_glass=command.break_glass,
+            )
+        elif command.verb == "approve":
+            action = Approve(action="approve", approval_id=command.approval_id or "")
+        elif command.verb == "deny":
+            action = Deny(
+                action="deny", approval_id=command.approval_id or "", reason=command.reason
             )
         elif command.verb == "extend":
             action = Extend(action="extend", user_id=user_id)
@@ -182,14 +203,10 @@ class SlackDoor:
             verb = BUTTONS.get(str(item.get("action_id", "")))
             if verb is None:
                 continue
-            instance_id = item.get("value")
-            if not isinstance(instance_id, str) or not re.match(INSTANCE_ID, instance_id):
-                return messages.answer("That button does not name a bastion.")
-            action: Extend | Destroy = (
-                Extend(action="extend", instance_id=instance_id, user_id=user_id)
-                if verb == "extend"
-                else Destroy(action="destroy", instance_id=instance_id, user_id=user_id)
-            )
+            action = _button(verb, item.get("value"), user_id)
+            if action is None:
+                what = "request" if verb in ("approve", "deny") else "bastion"
+                return messages.answer(f"That button does not name a {what}.")
             url = payload.get("response_url")
             return self._slow(
                 actor,
@@ -197,7 +214,9 @@ class SlackDoor:
                 url if isinstance(url, str) else None,
                 request_id,
                 context,
-                replace_original=True,
+                # a warning's buttons give way to the result; an approval request stays, and
+                # is updated in place for everyone once decided
+                replace_original=verb in ("extend", "destroy"),
             )
         return {}
 
@@ -205,7 +224,7 @@ class SlackDoor:
     def _slow(
         self,
         actor: Actor,
-        action: Create | Extend | Destroy,
+        action: Create | Extend | Destroy | Approve | Deny,
         response_url: str | None,
         request_id: str,
         context: Any,
@@ -234,7 +253,11 @@ class SlackDoor:
                     f"{result.get('expires_at')}. Details in your direct messages."
                 )
             return messages.error_answer(str(result.get("message")), self._environment())
-        what = getattr(action, "instance_id", None) or f"your bastion in {self._environment()}"
+        what = (
+            getattr(action, "instance_id", None)
+            or getattr(action, "approval_id", None)
+            or f"your bastion in {self._environment()}"
+        )
         return messages.answer(
             f"{_SLOW[action.action]} {what}… I'll post the result here and in a direct message."
         )
@@ -268,6 +291,24 @@ class SlackDoor:
         if not result.get("success"):
             return messages.error_answer(str(result.get("message")), self._environment())
         return render(result)
+
+
+def _button(verb: str, value: Any, user_id: str) -> Extend | Destroy | Approve | Deny | None:
+    """The action a button stands for; None when its value is not what that button carries
+    (an instance id, or an approval request's id)."""
+    if not isinstance(value, str):
+        return None
+    if verb in ("approve", "deny"):
+        if not re.match(APPROVAL_ID, value):
+            return None
+        if verb == "approve":
+            return Approve(action="approve", approval_id=value)
+        return Deny(action="deny", approval_id=value)
+    if not re.match(INSTANCE_ID, value):
+        return None
+    if verb == "extend":
+        return Extend(action="extend", instance_id=value, user_id=user_id)
+    return Destroy(action="destroy", instance_id=value, user_id=user_id)
 
 
 def _help(settings: Settings) -> str:

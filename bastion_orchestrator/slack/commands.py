@@ -6,8 +6,18 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Verb = Literal["create", "status", "extend", "destroy", "list", "help"]
-VERBS: Final[tuple[Verb, ...]] = ("create", "status", "extend", "destroy", "list", "help")
+Verb = Literal["create", "status", "extend", "destroy", "list", "help", "approve", "deny"]
+VERBS: Final[tuple[Verb, ...]] = (
+    "create",
+    "status",
+    "extend",
+    "destroy",
+    "list",
+    "help",
+    "approve",
+    "deny",
+)
+BREAK_GLASS_FLAG: Final = "--break-glass"
 # Words taken as an environment even when they are not this deployment's, so that
 # "/infra bastion create prod" is answered with the environment served, not launched in dev
 # with reason "prod".
@@ -45,6 +55,8 @@ class Command:
     environment: str | None = None  # the env word given, if any
     reason: str | None = None
     hours: float | None = None  # create's duration word: 1h, 90m, 1.5h
+    break_glass: bool = False  # create ... --break-glass reason…
+    approval_id: str | None = None  # approve/deny <id>
     unknown: str | None = None  # what was typed when it was not a command
 
 
@@ -60,18 +72,26 @@ def parse(text: str, served: str) -> Command:
         return Command("help", unknown=words[1])
     if verb in {"list", "help"}:
         return Command(verb)
+    if verb in {"approve", "deny"}:
+        if not rest:
+            return Command("help", unknown=" ".join(words[1:]))
+        reason = " ".join(rest[1:])[:256] or None if verb == "deny" else None
+        return Command(verb, reason=reason, approval_id=rest[0])
     if verb != "create":
         # status/extend/destroy take nothing but an environment: any other word, mistyped or
         # not ("prod.", "'prod'", a look-alike letter), is taken as an environment, so it is
         # answered with the one served and nothing runs here.
         return Command(verb, " ".join(rest)[:64] if rest else None)
+    break_glass = BREAK_GLASS_FLAG in (word.lower() for word in rest)
+    rest = [word for word in rest if word.lower() != BREAK_GLASS_FLAG]
     environment: str | None = None
     if rest and _is_env_word(rest[0], served):
         environment, rest = rest[0], rest[1:]
     hours = _hours(rest[0]) if rest else None
     if hours is not None:
         rest = rest[1:]
-    return Command(verb, environment, " ".join(rest)[:256] or None, hours)
+    reason = " ".join(rest)[:256] or None
+    return Command(verb, environment, reason, hours, break_glass=break_glass)
 
 
 def _hours(word: str) -> float | None:
@@ -98,5 +118,8 @@ HELP: Final = (
     "`/infra bastion extend [env]` add {extend} h (up to {cap} h after creation)\n"
     "`/infra bastion destroy [env]` terminate it now\n"
     "`/infra bastion list` active bastions in {env}\n"
+    "`/infra bastion create [env] --break-glass reason…` emergency: no approval, at most the "
+    "break-glass lifetime, announced loudly\n"
+    "`/infra bastion approve <request>` / `deny <request> [reason…]` approvers only\n"
     "`/infra bastion help` this help"
 )

@@ -25,10 +25,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.approval import Approval
 from bastion_orchestrator.domain.ports import Notice
 
 EXTEND_ACTION: Final = "bastion_extend"
 DESTROY_ACTION: Final = "bastion_destroy"
+APPROVE_ACTION: Final = "bastion_approve"
+DENY_ACTION: Final = "bastion_deny"
 SECTION_LIMIT: Final = 3000  # characters of a section's text
 MESSAGE_BLOCKS: Final = 50  # blocks in one message
 LIST_LINES: Final = 60  # bastions listed in full before the rest is summarised
@@ -209,6 +212,30 @@ def render(notice: Notice) -> tuple[str, Blocks]:
             ),
             _context("Need another? `/infra bastion create`"),
         ]
+    elif notice.kind == "approval":
+        icon = {
+            "pending": ":lock:",
+            "denied": ":no_entry:",
+            "expired": ":hourglass:",
+            "decided": ":ballot_box_with_check:",
+        }.get(notice.cause or "", ":lock:")
+        text = (
+            f"Your bastion request {notice.instance_id} in {env} {notice.detail} "
+            f"(request open until {plain_expiry})."
+        )
+        closing = {
+            "pending": "Nothing is launched until another person approves it.",
+            "decided": "The requester is told, and the request in the channel is updated.",
+        }.get(
+            notice.cause or "",
+            "Nothing was launched. Ask again, or use break-glass if it is an emergency.",
+        )
+        blocks = [
+            _section(
+                f"{icon} *Bastion request* ({env}): `{notice.instance_id}` {notice.detail}.\n"
+                f"{closing} Request open until {expiry}."
+            )
+        ]
     else:
         text = f"Bastion {notice.instance_id} in {env}: {notice.detail or 'failed'}"
         blocks = [_section(f":warning: *Bastion problem* ({env})\n{iid}: {notice.detail}")]
@@ -286,3 +313,96 @@ def help_answer(help_text: str, environment: str, unknown: str | None = None) ->
 
 def error_answer(message: str, environment: str) -> Answer:
     return answer(message, [_section(f":warning: *{environment}*: {message}")])
+
+
+# ------------------------------------------------------------------ approvals
+def approval_request(approval: Approval, approvers: Sequence[str]) -> tuple[str, Blocks]:
+    """The request in the approval channel: who, where, why, how long, and two buttons that
+    carry nothing but the request's id."""
+    reason = approval.request.get("reason") or "(no reason given)"
+    text = (
+        f"Approval needed: {approval.requester_label} asks for a bastion in "
+        f"{approval.environment} for {approval.hours:g} h: {reason}"
+    )
+    stamp = iso(approval.expires_at)
+    blocks: list[Block] = [
+        _section(
+            f":lock: *Approval needed in {approval.environment}*\n{approval.requester_label} "
+            f"asks for a bastion for *{approval.hours:g} h* (through {approval.door}).\n"
+            f"*Reason:* {_fit(reason, 1000)}"
+        ),
+        ActionsBlock(
+            block_id=f"approval:{approval.id}",
+            elements=[
+                ButtonElement(
+                    text=PlainTextObject(text="Approve"),
+                    action_id=APPROVE_ACTION,
+                    value=approval.id,
+                    style="primary",
+                ),
+                ButtonElement(
+                    text=PlainTextObject(text="Deny"),
+                    action_id=DENY_ACTION,
+                    value=approval.id,
+                    style="danger",
+                    confirm=ConfirmObject(
+                        title="Deny this request?",
+                        text=PlainTextObject(text="Nothing is launched; the requester is told."),
+                        confirm="Deny",
+                        deny="Cancel",
+                    ),
+                ),
+            ],
+        ),
+        _context(
+            f"Request `{approval.id}`, open until {slack_time(stamp, stamp)}. Approvers: "
+            + (", ".join(f"<@{a}>" for a in approvers) or "none")
+            + ". Nobody approves their own request. To deny with a reason: "
+            f"`/infra bastion deny {approval.id} why…`"
+        ),
+    ]
+    return _fit(text, 4000), _dicts(blocks)
+
+
+def approval_outcome(approval: Approval) -> tuple[str, Blocks]:
+    """The same message, once decided: the buttons are gone, the outcome stays."""
+    reason = approval.request.get("reason") or "(no reason given)"
+    when = iso(approval.decided_at) if approval.decided_at else "now"
+    if approval.status == "approved":
+        launched = f", bastion `{approval.instance_id}`" if approval.instance_id else ""
+        outcome = f":white_check_mark: Approved by <@{approval.decided_by}> at {when}{launched}"
+    elif approval.status == "denied":
+        why = f": {_fit(approval.reason, 500)}" if approval.reason else ""
+        outcome = f":no_entry: Denied by <@{approval.decided_by}> at {when}{why}"
+    else:
+        outcome = f":hourglass: Expired unanswered at {iso(approval.expires_at)}"
+    text = (
+        f"Bastion request {approval.id} of {approval.requester_label} in "
+        f"{approval.environment}: {approval.status}."
+    )
+    blocks = [
+        _section(
+            f"*Bastion request in {approval.environment}*: {approval.requester_label}, "
+            f"{approval.hours:g} h. *Reason:* {_fit(reason, 1000)}\n{outcome}"
+        ),
+        _context(f"Request `{approval.id}`"),
+    ]
+    return _fit(text, 4000), _dicts(blocks)
+
+
+def break_glass(
+    environment: str, requester: str, instance_id: str, hours: float, reason: str
+) -> tuple[str, Blocks]:
+    text = (
+        f"BREAK-GLASS: {requester} launched bastion {instance_id} in {environment} for "
+        f"{hours:g} h without approval: {reason}"
+    )
+    blocks = [
+        _section(
+            f":rotating_light: *BREAK-GLASS in {environment}* :rotating_light:\n{requester} "
+            f"launched bastion `{instance_id}` for *{hours:g} h* without approval.\n"
+            f"*Reason:* {_fit(reason, 1000)}"
+        ),
+        _context("Tagged BreakGlass=true. Review it now; destroy it if it is not justified."),
+    ]
+    return _fit(text, 4000), _dicts(blocks)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 from bastion_orchestrator.aws.clients import boto_config
 from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.actor import Owner
+from bastion_orchestrator.domain.approval import Approval
 from bastion_orchestrator.domain.ports import Notice
 from bastion_orchestrator.errors import NotificationFailed
 from bastion_orchestrator.observability import logger
@@ -94,6 +96,41 @@ class SlackNotifier:
                 delivered = True
         if not delivered:
             _log_only(notice, text)
+
+    def announce(
+        self, channel: str, text: str, blocks: list[dict[str, Any]]
+    ) -> tuple[str, str] | None:
+        """Post to a channel; answers (channel id, ts) when the bot token posted it."""
+        secret = self._secret()
+        if secret.bot_token:
+            from slack_sdk.errors import SlackClientError
+
+            try:
+                posted = self._web(secret.bot_token).chat_postMessage(
+                    channel=channel, text=text, blocks=blocks
+                )
+            except (SlackClientError, OSError) as e:
+                raise NotificationFailed(f"chat.postMessage to {channel} failed: {e}") from e
+            return str(posted.get("channel", channel)), str(posted.get("ts", ""))
+        if secret.webhook_url:
+            self._webhook(secret.webhook_url, text, blocks)
+            return None
+        _log_only(Notice("failed", None, "(channel)", None, "", detail=text), text)
+        return None
+
+    def revise(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        """Replace a message the bot posted (chat.update)."""
+        secret = self._secret()
+        if not secret.bot_token:
+            return
+        from slack_sdk.errors import SlackClientError
+
+        try:
+            self._web(secret.bot_token).chat_update(
+                channel=channel, ts=ts, text=text, blocks=blocks
+            )
+        except (SlackClientError, OSError) as e:
+            raise NotificationFailed(f"chat.update in {channel} failed: {e}") from e
 
     def _web(self, token: str) -> WebClient:
         if token not in self._clients:
@@ -205,3 +242,62 @@ def _log_only(notice: Notice, text: str) -> None:
             "text": text,
         },
     )
+
+
+class SlackApprovalBoard:
+    """The approval channel (``APPROVAL_CHANNEL``), through the bot token: requests are
+    posted with buttons and updated in place (chat.update) once decided."""
+
+    def __init__(self, notifier: SlackNotifier, channel: str) -> None:
+        self._notifier = notifier
+        self._channel = channel
+
+    def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
+        from bastion_orchestrator.slack.messages import approval_request
+
+        text, blocks = approval_request(approval, approvers)
+        return self._notifier.announce(self._channel, text, blocks)
+
+    def update(self, approval: Approval) -> None:
+        from bastion_orchestrator.slack.messages import approval_outcome
+
+        text, blocks = approval_outcome(approval)
+        if approval.channel and approval.ts:
+            self._notifier.revise(approval.channel, approval.ts, text, blocks)
+        else:
+            self._notifier.announce(self._channel, text, blocks)
+
+    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None:
+        from bastion_orchestrator.slack.messages import break_glass
+
+        who = owner.arn or f"<@{owner.user_id}>"
+        text, blocks = break_glass(self._environment(), who, instance_id, hours, reason)
+        self._notifier.announce(self._channel, text, blocks)
+
+    @staticmethod
+    def _environment() -> str:
+        from bastion_orchestrator.config import get_settings
+
+        return get_settings().environment
+
+
+class LoggedBoard:
+    """No approval channel (or notices handed to another Lambda): log what would be posted."""
+
+    def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
+        logger.warning(
+            "approval request not posted (no APPROVAL_CHANNEL with a bot token)",
+            extra={"approval_id": approval.id, "approvers": list(approvers)},
+        )
+        return None
+
+    def update(self, approval: Approval) -> None:
+        logger.info(
+            "approval decided", extra={"approval_id": approval.id, "status": approval.status}
+        )
+
+    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None:
+        logger.warning(
+            "BREAK-GLASS launch (no approval channel to announce it in)",
+            extra={"user_id": owner.user_id, "instance_id": instance_id, "reason": reason},
+        )

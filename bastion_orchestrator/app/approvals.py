@@ -1,0 +1,302 @@
+"""Approvals for protected environments (``APPROVAL_REQUIRED``): nobody enters alone.
+
+- A ``create`` from anyone but an approver launches nothing: the request is stored
+  (``ApprovalStore``) and posted to ``APPROVAL_CHANNEL`` with Approve and Deny buttons that
+  carry only its id, and the requester is told it waits, and for whom.
+- An approver who is not the requester approves it: one conditional write moves it from
+  pending to approved, so it launches once however often the button is pressed or the event
+  redelivered (the launch's client token is the request's id, too). The bastion is tagged
+  ``ApprovedBy``; the approval message is updated in place.
+- A denial, or ``APPROVAL_TIMEOUT_MINUTES`` without an answer (the sweep expires it),
+  launches nothing; the requester is told either way, and a late button says it expired.
+- ``break_glass`` with a reason launches at once for at most ``BREAK_GLASS_HOURS``, tagged
+  ``BreakGlass=true``, and is announced loudly in the approval channel.
+- Every step is one audit line with the actor and the door, and a metric.
+
+Trusted: the approvers (``APPROVER_USER_IDS``) and the Slack workspace that vouches for
+them. A compromised workspace is out of scope.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bastion_orchestrator.clock import Clock, iso
+from bastion_orchestrator.domain.actor import Actor, Owner
+from bastion_orchestrator.domain.approval import Approval, Status
+from bastion_orchestrator.domain.ports import Notice, Notifier
+from bastion_orchestrator.errors import Forbidden, NotFound
+from bastion_orchestrator.observability import audit, count, logger
+from models import Create
+
+
+class ApprovalStore(Protocol):
+    def add(self, approval: Approval) -> Approval:
+        """Store it, or answer the requester's open request instead."""
+
+    def get(self, approval_id: str) -> Approval | None: ...
+
+    def decide(
+        self,
+        approval_id: str,
+        status: Status,
+        *,
+        by: str,
+        now: datetime,
+        reason: str | None = None,
+        before_expiry: bool = True,
+    ) -> bool: ...
+
+    def annotate(self, approval_id: str, **fields: str) -> None: ...
+
+    def overdue(self, now: datetime) -> Any:
+        """Iterator of pending requests whose time is up."""
+
+
+class ApprovalBoard(Protocol):
+    """The approval channel."""
+
+    def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
+        """Post the request with its buttons; answers (channel, ts) to update it later."""
+
+    def update(self, approval: Approval) -> None:
+        """Show the outcome in place of the buttons."""
+
+    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Approvals:
+    store: Callable[[], ApprovalStore]
+    board: Callable[[], ApprovalBoard]
+    notifier: Callable[[], Notifier]
+    approvers: frozenset[str]
+    environment: str
+    timeout: timedelta
+    clock: Clock
+
+    def request(self, request: Create, owner: Owner, actor: Actor, hours: float) -> dict[str, Any]:
+        now = self.clock()
+        asked = Approval(
+            id="apr-" + secrets.token_hex(12),  # unguessable: a button press needs it
+            status="pending",
+            environment=self.environment,
+            requester_id=owner.user_id,
+            requester_label=_label(actor, owner),
+            requester_email=owner.email or _email(owner.display_name),
+            door=actor.door,
+            request=request.model_dump(
+                mode="json", exclude_none=True, exclude={"user_id", "username"}
+            ),
+            owner=asdict(owner),
+            hours=hours,
+            created_at=now,
+            expires_at=now + self.timeout,
+        )
+        approval = self.store().add(asked)
+        if approval.id == asked.id:
+            self._post(approval)
+            audit(
+                "approval requested",
+                actor=actor.label,
+                action="create",
+                instance_id=None,
+                door=actor.door,
+                approval_id=approval.id,
+                environment=self.environment,
+                hours=hours,
+                reason=request.reason,
+            )
+            count("ApprovalsRequested")
+            self._tell(approval, "pending", f"waits for {self._names()}")
+        return {
+            "success": True,
+            "pending_approval": True,
+            "approval_id": approval.id,
+            "expires_at": iso(approval.expires_at),
+            "message": (
+                f"Approval needed in {self.environment}: your request {approval.id} was posted "
+                f"for {self._names()} and waits until {iso(approval.expires_at)}. Nothing is "
+                "launched until an approver who is not you approves it."
+            ),
+        }
+
+    def decide(
+        self, approval_id: str, approver: Actor, *, approve: bool, reason: str | None = None
+    ) -> tuple[Approval, bool]:
+        """Record an approver's answer. Answers the request and whether this call decided it
+        (False: already decided by someone, or expired; nothing more may happen)."""
+        now = self.clock()
+        approval = self.store().get(approval_id)
+        if approval is None:
+            raise NotFound(f"No approval request {approval_id} in {self.environment}.")
+        who = approver.user_id or approver.label
+        if approver.user_id not in self.approvers:
+            raise Forbidden(
+                f"{who} is not an approver in {self.environment} (APPROVER_USER_IDS).",
+                approval_id=approval_id,
+            )
+        if _same_person(approver, approval):
+            audit(
+                "self-approval refused",
+                actor=approver.label,
+                action="approve",
+                instance_id=None,
+                door=approver.door,
+                approval_id=approval_id,
+            )
+            count("SelfApprovalsRefused")
+            raise Forbidden(
+                f"Nobody approves their own request: ask another approver ({self._names()}).",
+                approval_id=approval_id,
+            )
+        status: Status = "approved" if approve else "denied"
+        decided = self.store().decide(approval_id, status, by=who, now=now, reason=reason)
+        if not decided:
+            latest = self.store().get(approval_id) or approval
+            if latest.status == "pending" and not latest.is_open(now):
+                self._expire(latest, now)
+                latest = self.store().get(approval_id) or latest
+            return latest, False
+        result = replace(approval, status=status, decided_by=who, decided_at=now, reason=reason)
+        audit(
+            f"approval {status}",
+            actor=approver.label,
+            action="approve" if approve else "deny",
+            instance_id=None,
+            door=approver.door,
+            approval_id=approval_id,
+            requester=approval.requester_label,
+            reason=reason,
+        )
+        count("ApprovalsGranted" if approve else "ApprovalsDenied")
+        if not approve:
+            self._settled(
+                result, "denied", f"denied by <@{who}>" + (f": {reason}" if reason else "")
+            )
+        return result, True
+
+    def launched(self, approval: Approval, instance_id: str) -> None:
+        """The approved bastion exists: show it in the approval message."""
+        self.store().annotate(approval.id, instance_id=instance_id)
+        self._update(replace(approval, instance_id=instance_id))
+
+    def expire_overdue(self) -> int:
+        """The sweep's part: requests nobody answered in time launch nothing, and say so."""
+        now = self.clock()
+        expired = 0
+        for approval in self.store().overdue(now):
+            if self._expire(approval, now):
+                expired += 1
+        return expired
+
+    def announce_break_glass(
+        self, owner: Owner, actor: Actor, result: dict[str, Any], hours: float, reason: str
+    ) -> None:
+        audit(
+            "break-glass launch",
+            actor=actor.label,
+            action="create",
+            instance_id=result.get("instance_id"),
+            door=actor.door,
+            environment=self.environment,
+            hours=hours,
+            reason=reason,
+        )
+        count("BreakGlassLaunches")
+        try:
+            self.board().break_glass(owner, str(result.get("instance_id")), hours, reason)
+        except Exception as e:
+            count("NotificationFailures")
+            logger.error("break-glass announcement failed", extra={"error": repr(e)})
+
+    # ----------------------------------------------------------------- helpers
+    def _expire(self, approval: Approval, now: datetime) -> bool:
+        if not self.store().decide(
+            approval.id, "expired", by="timeout", now=now, before_expiry=False
+        ):
+            return False
+        audit(
+            "approval expired",
+            actor="bastion-orchestrator",
+            action="approve",
+            instance_id=None,
+            door="scheduler",
+            approval_id=approval.id,
+            requester=approval.requester_label,
+        )
+        count("ApprovalsExpired")
+        minutes = int(self.timeout.total_seconds() // 60)
+        self._settled(
+            replace(approval, status="expired", decided_by="timeout", decided_at=now),
+            "expired",
+            f"expired unanswered after {minutes} min",
+        )
+        return True
+
+    def _settled(self, approval: Approval, kind: str, how: str) -> None:
+        self._update(approval)
+        self._tell(approval, kind, how)
+
+    def _post(self, approval: Approval) -> None:
+        try:
+            ref = self.board().post(approval, sorted(self.approvers))
+        except Exception as e:
+            count("NotificationFailures")
+            logger.error("approval request could not be posted", extra={"error": repr(e)})
+            return
+        if ref is not None:
+            self.store().annotate(approval.id, channel=ref[0], ts=ref[1])
+
+    def _update(self, approval: Approval) -> None:
+        latest = self.store().get(approval.id) or approval
+        merged = replace(approval, channel=latest.channel, ts=latest.ts)
+        try:
+            self.board().update(merged)
+        except Exception as e:
+            count("NotificationFailures")
+            logger.warning("approval message not updated", extra={"error": repr(e)})
+
+    def _tell(self, approval: Approval, kind: str, how: str) -> None:
+        if approval.door != "slack":
+            return  # IAM and direct callers see it in the answers to their requests
+        try:
+            self.notifier().send(
+                Notice(
+                    "approval",
+                    approval.requester_id,
+                    approval.id,
+                    approval.expires_at,
+                    self.environment,
+                    cause=kind,
+                    detail=how,
+                )
+            )
+        except Exception as e:
+            count("NotificationFailures")
+            logger.warning("requester not told", extra={"error": repr(e)})
+
+    def _names(self) -> str:
+        return ", ".join(f"<@{a}>" for a in sorted(self.approvers)) or "the approvers"
+
+
+def _label(actor: Actor, owner: Owner) -> str:
+    return actor.arn if actor.door == "iam" and actor.arn else f"<@{owner.user_id}>"
+
+
+def _email(text: str | None) -> str | None:
+    return text if text and "@" in text else None
+
+
+def _same_person(approver: Actor, approval: Approval) -> bool:
+    """The approver is the requester: the same Slack id, or (for an IAM request) the same
+    e-mail address as the IAM session name."""
+    if approver.user_id == approval.requester_id:
+        return True
+    emails = {e.lower() for e in (approver.email,) if e}
+    requester = approval.requester_email or approval.requester_id.rpartition(":")[2]
+    return bool(emails) and requester.lower() in emails
