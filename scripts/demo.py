@@ -186,6 +186,9 @@ def run(slack: Any) -> None:
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
         aws_request_id = "demo-request-0001"
 
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
     ctx: Any = Context()  # what Lambda passes; the handlers read these four attributes
     ec2 = boto3.client("ec2")
     scheduler = boto3.client("scheduler")
@@ -281,13 +284,71 @@ def run(slack: Any) -> None:
     show(swept)
     check(swept["terminated"] == 1, f"sweep terminated {lost['instance_id']}")
 
-    slack_round_trip(slack, clock, ctx)
+    queue = slack_round_trip(slack, clock, ctx)
     iam_door(ctx)
+    approval_round(clock, ctx, queue)
 
     step("bad input is refused, nothing launched")
     bad = handler.lambda_handler({"action": "create", "user_id": "U1", "username": "rm -rf"}, ctx)
     show(bad)
     check(bad["error"] == "VALIDATION_ERROR", "VALIDATION_ERROR with the remedy")
+
+
+def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
+    """APPROVAL_REQUIRED: a create waits in the approval channel until another person approves."""
+    import boto3
+
+    from bastion_orchestrator.app import wiring
+    from tests.support.slack_requests import button, slash_command
+
+    post, run_async, arm = queue
+    step("prod rules: APPROVAL_REQUIRED=true, approvers maria and sam, channel #prod-approvals")
+    boto3.client("dynamodb").create_table(
+        TableName="docustack-dev-idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    os.environ.update(
+        APPROVAL_REQUIRED="true",
+        APPROVER_USER_IDS="U9999,U8888",
+        APPROVAL_CHANNEL="#prod-approvals",
+        IDEMPOTENCY_TABLE="docustack-dev-idempotency",
+    )
+    wiring.reset()
+    wiring.set_clock(clock)
+    arm()
+
+    step("Slack: jane asks for a bastion: /infra bastion create dev 2h INC-77 reconcile ledger")
+    post(
+        slash_command(
+            "bastion create dev 2h INC-77 reconcile ledger", user_id="U2222", user_name="jane.dba"
+        )
+    )
+    [asked] = run_async()
+    check(
+        asked.get("pending_approval") is True,
+        f"nothing launched: request {asked.get('approval_id')} waits for an approver",
+    )
+
+    step("Slack: jane presses Approve on her own request")
+    refused = post(button("bastion_approve", asked["approval_id"], user_id="U2222"))
+    check("not an approver" in refused["body"], "refused: nobody approves their own request")
+
+    step("Slack: maria (an approver) presses Approve")
+    post(button("bastion_approve", asked["approval_id"], user_id="U9999", username="maria"))
+    [approved] = run_async()
+    check(
+        approved.get("success") and approved.get("instance_id"),
+        f"bastion {approved.get('instance_id')} launched once, tagged ApprovedBy=U9999",
+    )
+    step("Slack: sam (another approver) presses Approve too")
+    post(button("bastion_approve", asked["approval_id"], user_id="U8888", username="sam"))
+    [again] = run_async()
+    check(
+        again.get("approval_status") == "approved" and "already" in again.get("message", ""),
+        f"{again.get('message')} No second bastion.",
+    )
 
 
 def iam_door(ctx: Any) -> None:
@@ -324,7 +385,7 @@ def iam_door(ctx: Any) -> None:
     check(denied["statusCode"] == 403, "403 FORBIDDEN: not the owner, not an admin")
 
 
-def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
+def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> Any:
     """The Slack door: signed Function URL requests in, ephemeral answers and async work."""
     import handler
     from bastion_orchestrator.aws import clients
@@ -342,9 +403,41 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
 
     # moto cannot run this function asynchronously: the door's Invoke is answered here (202,
     # as Lambda queues it) and the payload is delivered to the handler below, as Lambda would.
-    events = clients.lambda_().meta.events
-    events.register("provide-client-params.lambda.Invoke", capture)
-    events.register("before-call.lambda.Invoke", accepted)
+    seen: dict[str, int] = {}
+
+    def agent(params: dict[str, Any], **_: Any) -> Any:
+        """moto has no ssm:DescribeInstanceInformation: answered here, for that operation
+        only, as SSM would for a bastion whose agent registers a few seconds after launch."""
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        body = params["body"]  # the serialised request (SSM speaks JSON)
+        [iid] = json.loads(body.decode() if isinstance(body, bytes) else body)["Filters"][0][
+            "Values"
+        ]
+        seen[iid] = seen.get(iid, 0) + 1
+        online = seen[iid] > 1
+        items = (
+            [
+                {
+                    "InstanceId": iid,
+                    "PingStatus": "Online",
+                    "RegistrationDate": clock() - timedelta(seconds=5),
+                }
+            ]
+            if online
+            else []
+        )
+        return AWSResponse("https://ssm", 200, HTTPHeaders(), None), {
+            "InstanceInformationList": items
+        }
+
+    def arm() -> None:  # on the current clients (wiring.reset makes new ones)
+        events = clients.lambda_().meta.events
+        events.register("provide-client-params.lambda.Invoke", capture)
+        events.register("before-call.lambda.Invoke", accepted)
+        clients.ssm().meta.events.register("before-call.ssm.DescribeInstanceInformation", agent)
+
+    arm()
 
     def post(body: str, secret: str | None = SIGNING_SECRET) -> dict[str, Any]:
         event = function_url_event(body, secret=secret, timestamp=int(clock().timestamp()))
@@ -442,6 +535,7 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> None:
     )
     [destroyed] = run_async()
     check(destroyed["success"], "destroyed; the channel is told")
+    return post, run_async, arm
 
 
 if __name__ == "__main__":

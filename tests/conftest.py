@@ -43,6 +43,9 @@ class FakeLambdaContext:
     invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orchestrator"
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
 
+    def get_remaining_time_in_millis(self) -> int:  # as Lambda's: a 60 s function, just begun
+        return 60_000
+
 
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:

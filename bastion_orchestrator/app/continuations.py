@@ -140,7 +140,8 @@ class SlackJobs:
         result = self.dispatcher.dispatch(actor, action, request_id=job.request_id)
         if result.get("pending_approval"):
             # The requester was told (by DM) when the request was stored; answer here too.
-            self._deliver(job, self._approval_notice(job, result, "pending"), dm=False)
+            waits = "waits for another person to approve it"
+            self._deliver(job, self._approval_notice(job, result, "pending", waits), dm=False)
         elif isinstance(action, Create) and result.get("success"):
             self._watch(job, actor, result, budget)
         elif isinstance(action, Approve | Deny):

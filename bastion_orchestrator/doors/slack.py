@@ -247,6 +247,8 @@ class SlackDoor:
         )
         if not self._enqueue(job, context):
             result = self.jobs.run(job, context)
+            if result.get("pending_approval"):
+                return messages.answer(str(result.get("message")))
             if result.get("success"):
                 return messages.answer(
                     f"Done: {action.action} {result.get('instance_id')}, expires "

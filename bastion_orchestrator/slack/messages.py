@@ -219,10 +219,8 @@ def render(notice: Notice) -> tuple[str, Blocks]:
             "expired": ":hourglass:",
             "decided": ":ballot_box_with_check:",
         }.get(notice.cause or "", ":lock:")
-        text = (
-            f"Your bastion request {notice.instance_id} in {env} {notice.detail} "
-            f"(request open until {plain_expiry})."
-        )
+        until = "" if notice.cause == "decided" else f" (request open until {plain_expiry})"
+        text = f"Bastion request {notice.instance_id} in {env}: {notice.detail}{until}."
         closing = {
             "pending": "Nothing is launched until another person approves it.",
             "decided": "The requester is told, and the request in the channel is updated.",
@@ -233,7 +231,8 @@ def render(notice: Notice) -> tuple[str, Blocks]:
         blocks = [
             _section(
                 f"{icon} *Bastion request* ({env}): `{notice.instance_id}` {notice.detail}.\n"
-                f"{closing} Request open until {expiry}."
+                + closing
+                + ("" if notice.cause == "decided" else f" Request open until {expiry}.")
             )
         ]
     else:
