@@ -60,7 +60,7 @@ class FakeSchedules:
             self.refs[name] = ScheduleRef(name, instance_id, None)
 
     def remove(self, instance_id: str) -> None:
-        for name in [n for n, r in self.refs.items() if r.instance_id == instance_id]:
+        for name in [n for n, r in list(self.refs.items()) if r.instance_id == instance_id]:
             del self.refs[name]
 
     def ours(self) -> Iterator[ScheduleRef]:
