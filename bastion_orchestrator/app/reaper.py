@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.bastion import (
@@ -48,6 +47,9 @@ from bastion_orchestrator.domain.ports import (
     Slots,
 )
 from bastion_orchestrator.observability import audit, count, logger
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 WARNING_TOLERANCE: Final = timedelta(minutes=2)
 # Scheduler fires at the minute; a clock a little behind must not skip a due termination.
@@ -311,6 +313,8 @@ class Reaper:
         is due and budget is left, the orphans a listing of the group finds. ``keep``: the
         bastions whose schedules stay. There is no batch delete, so a few threads share the
         calls."""
+        from concurrent.futures import ThreadPoolExecutor  # only the sweep needs threads
+
         memory = self.memory or memory_of(self.schedules)
         budget = DELETE_BUDGET
         with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
