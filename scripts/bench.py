@@ -112,20 +112,27 @@ def provision() -> None:
 
 
 @contextmanager
-def every_call() -> Iterator[Counter[str]]:
-    """Counts the API calls of every botocore client in the process, ours or a library's
-    (``BaseClient._make_api_call``: paginators and Stubber-answered calls included)."""
+def every_call() -> Iterator[tuple[Counter[str], Counter[str]]]:
+    """Counts the API calls of every botocore client in the process (``_make_api_call``:
+    paginators and Stubber-answered calls included), and those made on a client that is not
+    one of ours (``clients.created()``), e.g. one a library built for itself."""
     from botocore.client import BaseClient
 
+    from bastion_orchestrator.aws import clients
+
     calls: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def counted(self: Any, operation_name: str, api_params: Any) -> Any:
-        calls[f"{self.meta.service_model.service_name}.{operation_name}"] += 1
+        name = f"{self.meta.service_model.service_name}.{operation_name}"
+        calls[name] += 1
+        if not any(self is ours for ours in clients.created()):
+            outside[name] += 1
         return original(self, operation_name, api_params)
 
     with mock.patch.object(BaseClient, "_make_api_call", counted):
-        yield calls
+        yield calls, outside
 
 
 def api_calls() -> None:
@@ -134,7 +141,6 @@ def api_calls() -> None:
 
     import handler
     from bastion_orchestrator.aws import clients
-    from tests.support.api_calls import counting
 
     print(
         "\nAWS API calls per action, every client in the process counted (floor: create 4, "
@@ -147,7 +153,7 @@ def api_calls() -> None:
         wiring_reset()
 
         def run(label: str, payload: dict[str, Any], stub_ssm: bool = False) -> Any:
-            with every_call() as calls, counting() as ours:
+            with every_call() as (calls, outside):
                 if stub_ssm:  # moto has no DescribeInstanceInformation
                     with Stubber(clients.ssm()) as stub:
                         stub.add_response(
@@ -156,7 +162,7 @@ def api_calls() -> None:
                         result = handler.lambda_handler(payload, ctx())
                 else:
                     result = handler.lambda_handler(payload, ctx())
-            rows.append((label, calls, ours))
+            rows.append((label, calls, outside))
             return result
 
         iid = run("create", {"action": "create", "user_id": "U1", "username": "a"})["instance_id"]
@@ -170,10 +176,10 @@ def api_calls() -> None:
         run("create, AMI_ID unset", {"action": "create", "user_id": "U2", "username": "b"})
         os.environ["AMI_ID"] = ENV["AMI_ID"]
         wiring_reset()
-    for label, counted, ours in rows:
+    for label, counted, outside in rows:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
-        outside = sum(counted.values()) - sum(ours.values())
-        note = f"; {outside} on a client that is not ours" if outside else ""
+        theirs = ", ".join(f"{k} {v}" for k, v in sorted(outside.items()))
+        note = f"; on a client that is not ours: {theirs}" if theirs else ""
         print(f"  {label:<21} {sum(counted.values()):>2}   ({detail}{note})")
 
 
