@@ -119,7 +119,6 @@ class _CleanUp:
     deleted: int  # DeleteSchedule calls made (an already-deleted schedule counts: it was asked)
     left: int  # calls known to be left for the next sweep
     listed: bool  # whether this sweep listed the schedule group
-    listing_deferred: bool  # a listing was due but the budget was spent first
 
 
 @dataclass(frozen=True)
@@ -360,7 +359,7 @@ class Reaper:
                     "listing_deferred": due and not listed,
                 },
             )
-        return _CleanUp(deleted, left, listed, due and not listed)
+        return _CleanUp(deleted, left, listed)
 
     def _notify(self, notice: Notice) -> None:
         try:
