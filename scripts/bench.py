@@ -1,15 +1,24 @@
-"""`make bench`: figures, not pass/fail. Prints
+"""`make bench`: figures, not pass/fail, in under 4 minutes on the 2-core build machine.
 
-1. AWS API calls per action (create, status, extend, destroy) against moto;
-2. a create under injected throttling (moto in-process; a botocore ``before-send`` hook
-   answers the first attempts with ``RequestLimitExceeded``/``ThrottlingException``):
-   calls, attempts, retries and the backoff botocore would have slept;
-3. cold import time of each handler against a bare ``import boto3`` (fresh interpreters);
-4. a sweep of N bastions (default 10,000) against ``tests/support/fake_aws.py``, a small
-   EC2/Scheduler stand-in on the real wire protocols, run in a fresh interpreter like a cold
-   Lambda: API calls, wall time, peak RSS;
-5. the same sweep at a smaller size (default 2,000) against a moto server, which checks the
-   calls against a fuller emulator but is far too slow for 10,000 (~20 s per page).
+1. AWS API calls per action against moto (in-process), counted on every botocore client in
+   the process: ours, and any a library makes (a create without ``AMI_ID`` reads the image
+   parameter through Powertools);
+2. a create under injected throttling (a botocore ``before-send`` hook answers the first
+   attempts with ``RequestLimitExceeded``/``ThrottlingException``): calls, attempts, retries
+   and the backoff botocore would have slept;
+3. the Lambda-like layout: Python 3.12, the package as ``make package`` builds it (with its
+   bytecode; host wheels for pydantic-core's extension, the zip's is arm64) on ``sys.path``
+   before a boto3-only directory, ``PYTHONDONTWRITEBYTECODE=1`` (``/var/task`` is read-only).
+   Cold imports of each handler against ``import boto3``, and a cold Slack create ack and
+   ``status`` against their floors, each measured in paired fresh interpreters, alternating
+   A/B and B/A; the endpoint is ``tests/support/fake_aws.py``;
+4. sweeps of 2,500, 10,000 and 20,000 bastions against ``tests/support/fake_aws.py`` (an
+   EC2/Scheduler stand-in on the real wire protocols), each in a fresh interpreter like a
+   cold Lambda, then the next run in the same (warm) one: API calls, wall and CPU time per
+   thread, peak RSS, per-bastion cost;
+5. the same sweep at about 300 bastions against a moto server, cross-checking the fake.
+
+Usage: python scripts/bench.py [--sweep-fake 2500,10000,20000] [--sweep 300] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -17,15 +26,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import textwrap
+import tempfile
+import threading
 import time
+import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -33,6 +47,8 @@ from unittest import mock
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from tests.support.fake_aws import FakeAws
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,6 +70,21 @@ ENV = {
     "SCHEDULE_GROUP": "bastions",
     "AMI_ID": "ami-0123456789abcdef0",
 }
+ORCHESTRATOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:docustack-dev-orchestrator"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
+FAKE_SWEEPS = (2500, 10_000, 20_000)
+MOTO_SWEEP = 300
+SOURCES = """\
+Where the figures come from:
+  moto (in-process)   API calls per action, the create under injected throttling
+  Lambda-like layout  Python 3.12, the built package + a boto3-only directory, no bytecode
+                      writes; AWS answered by tests/support/fake_aws.py on 127.0.0.1
+  fake endpoint       the large sweeps: tests/support/fake_aws.py, a minimal EC2 + Scheduler
+                      server speaking the real wire protocols (EC2 query/XML, Scheduler
+                      REST-JSON), so boto3 serializes, pages and parses for real
+  moto (server)       a small sweep of the same code, cross-checking the fake's figures
+  Call counts, CPU and peak RSS are the application's own; wall times include the emulators'
+  answers, not AWS's network."""
 
 
 class _Ctx:
@@ -80,54 +111,78 @@ def provision() -> None:
     os.environ.update(ENV, SUBNET_ID=subnet, BASTION_SECURITY_GROUP_ID=sg)
 
 
+@contextmanager
+def every_call() -> Iterator[tuple[Counter[str], Counter[str]]]:
+    """Counts the API calls of every botocore client in the process (``_make_api_call``:
+    paginators and Stubber-answered calls included), and those made on a client that is not
+    one of ours (``clients.created()``), e.g. one a library built for itself."""
+    from botocore.client import BaseClient
+
+    from bastion_orchestrator.aws import clients
+
+    calls: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counted(self: Any, operation_name: str, api_params: Any) -> Any:
+        name = f"{self.meta.service_model.service_name}.{operation_name}"
+        calls[name] += 1
+        if not any(self is ours for ours in clients.created()):
+            outside[name] += 1
+        return original(self, operation_name, api_params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", counted):
+        yield calls, outside
+
+
 def api_calls() -> None:
     from botocore.stub import Stubber
     from moto import mock_aws
 
     import handler
-    from bastion_orchestrator.app import wiring
     from bastion_orchestrator.aws import clients
-    from tests.support.api_calls import counting
 
     print(
-        "\nAWS API calls per action (floor: create 4, status 1 (+1 SSM ping), extend 4, destroy 4)"
+        "\nAWS API calls per action, every client in the process counted (floor: create 4, "
+        "status 1 + 1 SSM ping,\nextend 4, destroy 4; a create without AMI_ID + 1 SSM "
+        "GetParameter, once per container)"
     )
+    rows: list[tuple[str, Counter[str], Counter[str]]] = []
     with mock_aws():
         provision()
-        wiring.reset()
-        rows = []
-        with counting() as calls:
-            iid = handler.lambda_handler(
-                {"action": "create", "user_id": "U1", "username": "a"}, ctx()
-            )["instance_id"]
-        rows.append(("create", calls))
-        with counting() as calls, Stubber(clients.ssm()) as stub:
-            stub.add_response("describe_instance_information", {"InstanceInformationList": []})
-            handler.lambda_handler({"action": "status", "instance_id": iid}, ctx())
-        calls["ssm.DescribeInstanceInformation (stubbed)"] += 1
-        rows.append(("status", calls))
+        wiring_reset()
+
+        def run(label: str, payload: dict[str, Any], stub_ssm: bool = False) -> Any:
+            with every_call() as (calls, outside):
+                if stub_ssm:  # moto has no DescribeInstanceInformation
+                    with Stubber(clients.ssm()) as stub:
+                        stub.add_response(
+                            "describe_instance_information", {"InstanceInformationList": []}
+                        )
+                        result = handler.lambda_handler(payload, ctx())
+                else:
+                    result = handler.lambda_handler(payload, ctx())
+            rows.append((label, calls, outside))
+            return result
+
+        iid = run("create", {"action": "create", "user_id": "U1", "username": "a"})["instance_id"]
+        run("status", {"action": "status", "instance_id": iid}, stub_ssm=True)
         for action in ("extend", "destroy"):
-            with counting() as calls:
-                handler.lambda_handler({"action": action, "instance_id": iid}, ctx())
-            rows.append((action, calls))
-        for action, counted in rows:
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
-            print(f"  {action:<8} {sum(counted.values()):>2}   ({detail})")
+            run(action, {"action": action, "instance_id": iid})
+        # A cold container without AMI_ID: the image id comes from the public SSM parameter,
+        # read by Powertools' SSMProvider (cached for an hour per container).
+        os.environ.pop("AMI_ID")
+        wiring_reset()
+        run("create, AMI_ID unset", {"action": "create", "user_id": "U2", "username": "b"})
+        os.environ["AMI_ID"] = ENV["AMI_ID"]
+        wiring_reset()
+    for label, counted, outside in rows:
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
+        theirs = ", ".join(f"{k} {v}" for k, v in sorted(outside.items()))
+        note = f"; on a client that is not ours: {theirs}" if theirs else ""
+        print(f"  {label:<21} {sum(counted.values()):>2}   ({detail}{note})")
 
 
-# 2,000 against moto takes ~4 min on the 2-core build machine (~20 s per 200-instance
-# DescribeInstances page); the whole bench then takes ~5 minutes.
-MOTO_SWEEP = 2000
-SOURCES = """\
-Where the figures come from:
-  moto (in-process)   API calls per action, the create under injected throttling
-  fake endpoint       the large sweep: tests/support/fake_aws.py, a minimal EC2 + Scheduler
-                      server on 127.0.0.1 speaking the real wire protocols (EC2 query/XML,
-                      Scheduler REST-JSON), so boto3 serializes, pages and parses for real;
-                      moto needs ~20 s per DescribeInstances page at a few thousand instances,
-                      so 10,000 bastions against it would take over an hour
-  moto (server)       a smaller sweep of the same code, cross-checking the fake's figures
-  Call counts and peak RSS are the application's own; wall times are the emulators', not AWS's."""
 THROTTLE = {"ec2.RunInstances": 2, "scheduler.CreateSchedule": 2}  # attempts answered 400
 
 
@@ -309,49 +364,339 @@ def wiring_reset() -> None:
     clients.reset()
 
 
-def import_time(runs: int) -> None:
-    def measure(module: str) -> float:
+# ------------------------------------------------------------------ Lambda-like layout
+@dataclass(frozen=True)
+class Layout:
+    python: str  # a Python 3.12, the runtime's version
+    task: Path  # the package as Lambda unpacks it into /var/task
+    runtime: Path  # boto3 and its dependencies, as in the runtime's /var/runtime
+    scratch: Path  # the interpreters' working directory and scripts
+
+
+def _package_script() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_script", ROOT / "scripts" / "package.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit("scripts/package.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runtime_python() -> str:
+    finder = getattr(_package_script(), "find_runtime_python", None)
+    if finder is not None:
+        return str(finder())
+    if os.environ.get("LAMBDA_PYTHON"):
+        return os.environ["LAMBDA_PYTHON"]
+    raise SystemExit("set LAMBDA_PYTHON to a Python 3.12 interpreter")
+
+
+def pinned(name: str) -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text.lower().startswith(f"{name}=="):
+            return text
+    raise SystemExit(f"{name} is not pinned in requirements.txt")
+
+
+def _quiet(command: list[str], **kwargs: Any) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])}... failed:\n{done.stdout}\n{done.stderr}")
+
+
+def build_layout(base: Path) -> Layout:
+    """The zip `make package` builds, unpacked, beside a boto3-only directory. The zip's
+    pydantic-core extension is arm64: the host's (same version, for 3.12) goes beside it."""
+    python = runtime_python()
+    archive = base / "bastion-orchestrator.zip"
+    _quiet([sys.executable, str(ROOT / "scripts" / "package.py"), "--output", str(archive)])
+    task = base / "task"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(task)
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]
+    host = base / "host"
+    _quiet([*pip, str(host), "--no-deps", "--no-compile", pinned("pydantic-core")])
+    for extension in (host / "pydantic_core").glob("*.so"):
+        shutil.copy2(extension, task / "pydantic_core" / extension.name)
+    runtime = base / "runtime"
+    _quiet([*pip, str(runtime), "--no-compile", pinned("boto3"), pinned("botocore")])
+    # The runtime's boto3 comes compiled: so is this one, or the floor would be the slower.
+    _quiet([python, "-m", "compileall", "-q", "-j", "0", str(runtime)])
+    scratch = base / "scratch"
+    scratch.mkdir()
+    return Layout(python, task, runtime, scratch)
+
+
+def layout_env(layout: Layout, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": f"{layout.task}{os.pathsep}{layout.runtime}",
+        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only
+        "PYTHONNOUSERSITE": "1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **extra,
+    }
+
+
+Sample = tuple[float, float]  # seconds: wall, and CPU of the measured process
+
+
+def paired(rounds: int, runners: dict[str, Callable[[], Sample]]) -> dict[str, list[Sample]]:
+    """Each round runs every variant once; the order alternates (A B C, then C B A), so drift
+    and warm-up of the machine fall on every variant alike."""
+    samples: dict[str, list[Sample]] = {name: [] for name in runners}
+    names = list(runners)
+    for n in range(rounds):
+        for name in names if n % 2 == 0 else names[::-1]:
+            samples[name].append(runners[name]())
+    return samples
+
+
+def ratio(samples: dict[str, list[Sample]], name: str, base: str, part: int) -> str:
+    """The median [min-max] of the per-round ratios name/base, of wall (0) or CPU (1) time."""
+    ratios = [a[part] / b[part] for a, b in zip(samples[name], samples[base], strict=True)]
+    return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+def ms(samples: list[Sample], part: int) -> str:
+    return f"{statistics.median(s[part] for s in samples) * 1000:4.0f} ms"
+
+
+def cold_imports(layout: Layout, rounds: int) -> None:
+    def measure(module: str) -> Callable[[], Sample]:
         code = (
-            f"import time,sys; sys.path.insert(0, {str(ROOT)!r}); t=time.perf_counter(); "
-            f"import {module}; print(time.perf_counter()-t)"
+            "import time; t, c = time.perf_counter(), time.process_time(); "
+            f"import {module}; print(time.perf_counter() - t, time.process_time() - c)"
         )
-        samples = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", code],
+
+        def one() -> Sample:
+            done = subprocess.run(
+                [layout.python, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=layout.scratch,
+                env=layout_env(layout),
+            )
+            wall, cpu = done.stdout.strip().splitlines()[-1].split()
+            return float(wall), float(cpu)
+
+        return one
+
+    modules = ("boto3", "handler", "auto_terminate")
+    samples = paired(rounds, {m: measure(m) for m in modules})
+    print(
+        f"\nCold imports, Lambda-like layout ({Path(layout.python).name}, {rounds} paired "
+        "rounds, order alternating): medians, and the\nmedian [range] of the per-round ratios; "
+        "CPU time is the steadier figure on a shared machine"
+    )
+    base = samples["boto3"]
+    print(f"  import boto3           {ms(base, 0)} wall, {ms(base, 1)} CPU   floor")
+    for module in modules[1:]:
+        mine = samples[module]
+        print(
+            f"  import {module:<15} {ms(mine, 0)} wall, {ms(mine, 1)} CPU   "
+            f"{ratio(samples, module, 'boto3', 0)} wall, {ratio(samples, module, 'boto3', 1)} "
+            "CPU   (target <= 1.05x)"
+        )
+
+
+# Runs in the Lambda-like layout (Python 3.12, stdlib + the layout only): one cold request,
+# timed from before the first import to the response.
+SLACK_WORKER = """\
+import json, sys, time
+
+mode, event_path, out_path = sys.argv[1:4]
+with open(event_path) as f:
+    event = json.load(f)
+
+
+class Context:
+    function_name = "docustack-dev-orchestrator"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "%(arn)s"
+    aws_request_id = "bench-cold"
+    log_group_name = "/aws/lambda/docustack-dev-orchestrator"
+    log_stream_name = "bench"
+
+
+started, cpu_started = time.perf_counter(), time.process_time()
+if mode in ("create", "status"):
+    import handler
+
+    imported = time.perf_counter()
+    response = handler.lambda_handler(event, Context())
+    ok = response.get("statusCode") == 200
+    answer = response.get("body", "")
+else:
+    import base64, hashlib, hmac, os
+
+    import boto3
+
+    imported = time.perf_counter()
+    secret = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["SLACK_SECRET_ARN"])[
+            "SecretString"
+        ]
+    )
+    body = base64.b64decode(event["body"]).decode()
+    stamp = event["headers"]["x-slack-request-timestamp"]
+    mac = hmac.new(secret["signing_secret"].encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256)
+    ok = hmac.compare_digest("v0=" + mac.hexdigest(), event["headers"]["x-slack-signature"])
+    answer = ""
+    if mode == "create-floor":
+        boto3.client("lambda").invoke(
+            FunctionName=Context.invoked_function_arn, InvocationType="Event", Payload=b"{}"
+        )
+    else:
+        user = [{"Name": "tag:RequestedByUserId", "Values": ["U12345"]}]
+        found = boto3.client("ec2").describe_instances(Filters=user)["Reservations"]
+        iid = found[0]["Instances"][0]["InstanceId"]
+        boto3.client("ssm").describe_instance_information(
+            Filters=[{"Key": "InstanceIds", "Values": [iid]}]
+        )
+done, cpu = time.perf_counter(), time.process_time() - cpu_started
+with open(out_path, "w") as f:
+    result = {"total": done - started, "cpu": cpu, "import": imported - started, "ok": ok}
+    json.dump({**result, "answer": answer}, f)
+"""
+
+
+def cold_slack(layout: Layout, rounds: int) -> None:
+    from tests.support.fake_aws import FakeAws, instance_ids
+    from tests.support.slack_requests import function_url_event, slash_command
+
+    script = layout.scratch / "slack_cold.py"
+    script.write_text(SLACK_WORKER % {"arn": ORCHESTRATOR_ARN})
+    now = datetime.now(UTC).replace(microsecond=0)
+    with FakeAws(account=ACCOUNT) as fake:
+        secret_arn = fake.add_secret(
+            "docustack/dev/slack",
+            json.dumps({"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-bench"}),
+        )
+        [iid] = instance_ids(1)
+        fake.add_instance(
+            iid,
+            {**bastion_tags(1, now), "RequestedByUserId": "U12345"},
+            launch_time=now - timedelta(hours=3),
+        )
+        env = layout_env(
+            layout,
+            AWS_ENDPOINT_URL=fake.url,
+            SUBNET_ID="subnet-0123456789abcdef0",
+            BASTION_SECURITY_GROUP_ID="sg-0123456789abcdef0",
+            SLACK_SECRET_ARN=secret_arn,
+            POWERTOOLS_SERVICE_NAME="bastion-orchestrator",
+            POWERTOOLS_METRICS_NAMESPACE="BastionOrchestrator",
+            **ENV,
+        )
+        calls: dict[str, Counter[str]] = {}
+        parts: dict[str, list[float]] = {}
+
+        def measure(mode: str) -> Callable[[], Sample]:
+            def one() -> Sample:
+                verb = "create" if mode.startswith("create") else "status"
+                event = function_url_event(
+                    slash_command(f"bastion {verb}"),
+                    secret=SIGNING_SECRET,
+                    timestamp=int(time.time()),
+                )
+                event_path, out_path = layout.scratch / "event.json", layout.scratch / "out.json"
+                event_path.write_text(json.dumps(event))
+                out_path.unlink(missing_ok=True)
+                before = Counter(fake.requests)
+                done = subprocess.run(
+                    [layout.python, str(script), mode, str(event_path), str(out_path)],
                     capture_output=True,
                     text=True,
-                    check=True,
-                    cwd="/",
-                ).stdout
-            )
-            for _ in range(runs)
-        ]
-        return statistics.median(samples)
+                    check=False,
+                    cwd=layout.scratch,
+                    env=env,
+                )
+                result = json.loads(out_path.read_text()) if done.returncode == 0 else {}
+                calls[mode] = Counter(fake.requests) - before
+                # create: acknowledged once the job is queued (the Invoke); status: answered
+                if (
+                    not result.get("ok")
+                    or (mode == "create" and calls[mode]["lambda.Invoke"] != 1)
+                    or (mode == "status" and iid not in result["answer"])
+                ):
+                    raise SystemExit(f"cold {mode} failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+                parts.setdefault(mode, []).append(result["import"])
+                return float(result["total"]), float(result["cpu"])
 
-    print(f"\nCold import time (median of {runs} fresh interpreters; target <= 1.3x boto3)")
-    base = measure("boto3")
-    print(f"  import boto3           {base * 1000:7.1f} ms   1.00x")
-    for module in ("handler", "auto_terminate"):
-        took = measure(module)
-        print(f"  import {module:<15} {took * 1000:7.1f} ms   {took / base:.2f}x")
-    print("  and to a first EC2 client (what a request that reaches AWS pays):")
-    base = measure("boto3; boto3.client('ec2', region_name='us-east-1')")
-    print(f"  boto3 + ec2 client     {base * 1000:7.1f} ms   1.00x")
-    for module in ("handler", "auto_terminate"):
-        took = measure(f"{module}; from bastion_orchestrator.aws import clients; clients.ec2()")
-        print(f"  {module + ' + ec2 client':<22} {took * 1000:7.1f} ms   {took / base:.2f}x")
+            return one
+
+        create = paired(
+            rounds, {"create": measure("create"), "create-floor": measure("create-floor")}
+        )
+        status = paired(
+            rounds, {"status": measure("status"), "status-floor": measure("status-floor")}
+        )
+
+    def api(mode: str) -> str:
+        return ", ".join(f"{k.split('.')[1]} {v}" for k, v in sorted(calls[mode].items()))
+
+    def line(samples: list[Sample], mode: str) -> str:
+        imports = statistics.median(parts[mode]) * 1000
+        return f"{ms(samples, 0)} wall, {ms(samples, 1)} CPU (imports {imports:.0f} ms wall)"
+
+    print(
+        "\nCold Slack requests, Lambda-like layout: a fresh interpreter from its first import "
+        f"to the response,\n{rounds} paired rounds against their floors, order alternating "
+        "(medians; the floors make the same calls with bare boto3)"
+    )
+    print(
+        f"  create ack  {line(create['create'], 'create')}  {api('create')}\n"
+        f"    floor     {line(create['create-floor'], 'create-floor')}  import boto3, HMAC "
+        "verify, GetSecretValue, Invoke\n"
+        f"    ratio     {ratio(create, 'create', 'create-floor', 0)} wall, "
+        f"{ratio(create, 'create', 'create-floor', 1)} CPU   (target <= 1.3x)"
+    )
+    worst = max(wall for wall, _ in status["status"])
+    print(
+        f"  status      {line(status['status'], 'status')}, max {worst * 1000:.0f} ms wall  "
+        f"{api('status')}   (target <= 1.6 s)\n"
+        f"    floor     {line(status['status-floor'], 'status-floor')}  import boto3, HMAC "
+        "verify, GetSecretValue, DescribeInstances, DescribeInstanceInformation\n"
+        f"    ratio     {ratio(status, 'status', 'status-floor', 0)} wall, "
+        f"{ratio(status, 'status', 'status-floor', 1)} CPU"
+    )
 
 
+def lambda_like(rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-lambda-") as tmp:
+        started = time.perf_counter()
+        layout = build_layout(Path(tmp))
+        print(
+            f"\n(Lambda-like layout built in {time.perf_counter() - started:.0f} s: "
+            f"`make package`'s zip + host pydantic-core extension | boto3-only dir; "
+            f"{Path(layout.python).name} {layout.python})"
+        )
+        cold_imports(layout, rounds)
+        cold_slack(layout, max(3, rounds - 2))
+
+
+# ------------------------------------------------------------------ sweeps
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def bastion_tags(n: int, now: datetime) -> dict[str, str]:
-    """The sweep's fleet: every even bastion expired 5 minutes ago, every odd one has 2 h."""
-    expires = now - timedelta(minutes=5) if n % 2 == 0 else now + timedelta(hours=2)
+def bastion_tags(n: int, now: datetime, *, expired: bool | None = None) -> dict[str, str]:
+    """The sweep's fleet: by default every even bastion expired 5 minutes ago, every odd one
+    has 2 h left."""
+    dead = n % 2 == 0 if expired is None else expired
+    expires = now - timedelta(minutes=5) if dead else now + timedelta(hours=2)
     return {
         "ManagedBy": "bastion-orchestrator",
         "Project": ENV["PROJECT_NAME"],
@@ -362,8 +707,8 @@ def bastion_tags(n: int, now: datetime) -> dict[str, str]:
     }
 
 
-def run_worker(now: datetime, emulator: str, env: dict[str, str]) -> str:
-    """One sweep in a fresh interpreter, like a cold Lambda; IDLE_MINUTES stays unset."""
+def run_worker(now: datetime, emulator: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Sweeps in a fresh interpreter, like a cold Lambda; IDLE_MINUTES stays unset."""
     child_env = {k: v for k, v in {**os.environ, **env}.items() if k != "IDLE_MINUTES"}
     worker = subprocess.run(
         [sys.executable, __file__, "--sweep-worker", now.isoformat(), emulator],
@@ -374,29 +719,34 @@ def run_worker(now: datetime, emulator: str, env: dict[str, str]) -> str:
     )
     if worker.returncode != 0:
         raise SystemExit(f"sweep worker failed:\n{worker.stdout}\n{worker.stderr}")
-    return textwrap.indent(worker.stdout.rstrip(), "  ")
+    lines = [line for line in worker.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in lines]
 
 
-def sweep_fake(count: int) -> None:
-    from tests.support.fake_aws import FakeAws, instance_ids
+def populate(fake: FakeAws, count: int, now: datetime, *, expired: bool | None) -> None:
+    from tests.support.fake_aws import instance_ids
+
+    prefix = f"{ENV['PROJECT_NAME']}-{ENV['ENVIRONMENT']}-"
+    for n, iid in enumerate(instance_ids(count)):
+        fake.add_instance(
+            iid,
+            bastion_tags(n, now, expired=expired),
+            launch_time=now - timedelta(hours=3),
+            private_ip=f"10.0.{n // 250 % 256}.{n % 250 + 4}",
+        )
+        for kind in ("warning", "termination"):
+            fake.add_schedule(
+                f"{prefix}{iid}-{kind}", ENV["SCHEDULE_GROUP"], created=now - timedelta(hours=3)
+            )
+
+
+def sweep_on_fake(count: int, *, expired: bool | None = None) -> list[dict[str, Any]]:
+    from tests.support.fake_aws import FakeAws
 
     now = datetime.now(UTC).replace(microsecond=0)
-    prefix = f"{ENV['PROJECT_NAME']}-{ENV['ENVIRONMENT']}-"
     with FakeAws(account=ACCOUNT) as fake:
-        for n, iid in enumerate(instance_ids(count)):
-            fake.add_instance(
-                iid,
-                bastion_tags(n, now),
-                launch_time=now - timedelta(hours=3),
-                private_ip=f"10.0.{n // 250}.{n % 250 + 4}",
-            )
-            for kind in ("warning", "termination"):
-                fake.add_schedule(
-                    f"{prefix}{iid}-{kind}",
-                    ENV["SCHEDULE_GROUP"],
-                    created=now - timedelta(hours=3),
-                )
-        output = run_worker(
+        populate(fake, count, now, expired=expired)
+        runs = run_worker(
             now,
             "fake",
             {
@@ -406,29 +756,81 @@ def sweep_fake(count: int) -> None:
                 "BASTION_SECURITY_GROUP_ID": "sg-0123456789abcdef0",
             },
         )
-        states = Counter(i.state for i in fake.instances.values())
-        left = len(fake.schedules)
-        wire = dict(sorted(fake.requests.items()))
-        url = fake.url
-        sizes = ", ".join(f"{k} x{v:,}" for k, v in sorted(fake.page_sizes.items()))
-    print(
-        f"\nSweep of {count:,} bastions ({count // 2:,} expired, {2 * count:,} schedules) in a "
-        f"fresh process against the fake endpoint ({url})"
-    )
-    print(output)
-    print(
-        f"  the endpoint saw {sum(wire.values()):,} requests: "
-        + ", ".join(f"{k} {v:,}" for k, v in wire.items())
-    )
-    print(f"  page sizes asked (MaxResults): {sizes}")
-    print(
-        "  and holds afterwards: "
-        + ", ".join(f"{v:,} {k}" for k, v in sorted(states.items()))
-        + f" instances, {left:,} schedules"
+        wire = sum(fake.requests.values())
+    counted = sum(sum(r["calls"].values()) for r in runs)
+    if wire != counted:
+        raise SystemExit(f"the endpoint saw {wire} requests, the worker counted {counted}")
+    return runs
+
+
+def _calls(run: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[1]} {v:,}" for k, v in sorted(run["calls"].items()))
+
+
+def _summary(run: dict[str, Any]) -> str:
+    return (
+        f"{sum(run['calls'].values()):,} calls ({_calls(run)}); {run['wall']:.1f} s wall, "
+        f"{run['cpu']:.1f} s CPU; deleted {run['deleted']:,}, left {run.get('left', 0):,}, "
+        f"listed {'yes' if run.get('listed') else 'no'}"
     )
 
 
-def sweep(count: int) -> None:
+def _threads(run: dict[str, Any]) -> str:
+    main = run["main"]
+    in_calls = " + ".join(f"{k} {v:.2f} s" for k, v in sorted(main["in_calls"].items()))
+    pool = run["pool"]
+    return (
+        f"    wall {run['wall']:.2f} s = main thread: {in_calls or 'no calls'}"
+        f" + waiting for the {pool['threads']} delete threads {main['pool_wait']:.2f} s"
+        f" + its own work {main['rest']:.2f} s\n"
+        f"    CPU  {run['cpu']:.2f} s = main thread {main['cpu']:.2f} s "
+        f"({main['cpu_in_calls']:.2f} s inside boto3 calls) + delete threads "
+        f"{pool['cpu']:.2f} s ({pool['calls']:,} calls, {pool['cpu_in_calls']:.2f} s inside "
+        f"them; {pool['wall_in_calls']:.2f} s of call wall time over {main['pool_wall']:.2f} s)"
+    )
+
+
+def sweeps_fake(sizes: list[int]) -> None:
+    print(
+        "\nSweeps against the fake endpoint, each in a fresh interpreter (a cold Lambda), "
+        "then the next run\n15 minutes later in the same (warm) one. Half the bastions "
+        "expired 5 minutes ago; two schedules each."
+    )
+    table = []
+    for count in sizes:
+        runs = sweep_on_fake(count)
+        first = runs[0]
+        print(f"\n  {count:,} bastions, {2 * count:,} schedules: {_summary(first)}")
+        print(_threads(first))
+        print(f"    next run: {_summary(runs[1])}")
+        table.append((count, first))
+    print("\n  per bastion (cold run)   calls   CPU      wall     peak RSS (the Lambda has 128 MB)")
+    for count, run in table:
+        calls = sum(run["calls"].values())
+        print(
+            f"  {count:>7,} bastions       {calls / count:.3f}   {run['cpu'] / count * 1e6:4.0f} µs"
+            f"   {run['wall'] / count * 1e6:4.0f} µs   {run['rss']:.0f} MiB "
+            f"(after imports {run['rss_imports']:.0f} MiB)"
+        )
+    if len(table) > 1:
+        (small, a), (large, b) = table[-2], table[-1]
+        extra = large - small
+        added = sum(b["calls"].values()) - sum(a["calls"].values())
+        print(
+            f"  from {small:,} to {large:,}: +{added:,} calls, +{b['cpu'] - a['cpu']:.1f} s CPU, "
+            f"i.e. {(b['cpu'] - a['cpu']) / extra * 1e6:.0f} µs CPU and {added / extra:.3f} calls "
+            "per additional bastion (linear; the deletions are capped, so the per-bastion "
+            "figures above fall as the fleet grows)"
+        )
+    steady = 10_000 if 10_000 in sizes else sizes[-1]
+    runs = sweep_on_fake(steady, expired=False)
+    print(
+        f"\n  steady state, {steady:,} live bastions and their {2 * steady:,} schedules, nothing "
+        f"expired:\n    cold: {_summary(runs[0])}\n    warm: {_summary(runs[1])}"
+    )
+
+
+def sweep_moto(count: int) -> None:
     import boto3
 
     port = free_port()
@@ -476,18 +878,16 @@ def sweep(count: int) -> None:
                 )
             return iid
 
-        print(
-            f"\n  (setting up {count:,} bastions and {2 * count:,} schedules in moto...)",
-            flush=True,
-        )
+        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(launch, range(count)))
-        output = run_worker(now, "moto", {})
+        setup = time.perf_counter() - started
+        runs = run_worker(now, "moto", {})
         print(
             f"\nSweep of {count:,} bastions ({count // 2:,} expired, {2 * count:,} schedules) "
-            "in a fresh process against a moto server"
+            f"in a fresh interpreter against a moto server (set up in {setup:.0f} s)"
         )
-        print(output)
+        print(f"  cold: {_summary(runs[0])}\n  next: {_summary(runs[1])}")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -502,12 +902,68 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
+class ThreadTimes:
+    """Wall and CPU time inside boto3 calls, per thread (botocore ``before-call`` and
+    ``after-call`` run in the calling thread), and the main thread's wait for the delete pool
+    (the reaper's ``_run``), so that the main thread's parts add up to the wall time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.reset()
+
+    def reset(self) -> None:
+        self.main_wall: Counter[str] = Counter()
+        self.main_cpu = 0.0
+        self.main_in_pool = 0.0  # main-thread call time spent while the pool was running
+        self.pool_wall = 0.0
+        self.pool_calls = 0
+        self.pool_call_wall = 0.0
+        self.pool_call_cpu = 0.0
+        self.pool_threads: set[int] = set()
+        self.in_pool = False
+
+    def before(self, **_: Any) -> None:
+        self.local.start = (time.perf_counter(), time.thread_time())
+
+    def after(self, model: Any, **_: Any) -> None:
+        wall_start, cpu_start = self.local.start
+        wall, cpu = time.perf_counter() - wall_start, time.thread_time() - cpu_start
+        if threading.current_thread() is threading.main_thread():
+            self.main_wall[model.name] += wall
+            self.main_cpu += cpu
+            if self.in_pool:
+                self.main_in_pool += wall
+            return
+        with self.lock:
+            self.pool_calls += 1
+            self.pool_call_wall += wall
+            self.pool_call_cpu += cpu
+            self.pool_threads.add(threading.get_ident())
+
+    def around_pool(self, run: Callable[..., int]) -> Callable[..., int]:
+        def timed(*args: Any) -> int:
+            started, self.in_pool = time.perf_counter(), True
+            try:
+                return run(*args)
+            finally:
+                self.in_pool = False
+                self.pool_wall += time.perf_counter() - started
+
+        return timed
+
+
+def fixed_clock(at: datetime) -> Callable[[], datetime]:
+    return lambda: at
+
+
 def sweep_worker(now_iso: str, emulator: str) -> None:
-    """Runs in a fresh interpreter, like a cold Lambda: one sweep, measured."""
+    """Runs in a fresh interpreter, like a cold Lambda: a sweep, then the next one 15 minutes
+    later in the same (warm) process. One JSON line per run."""
     from botocore.config import Config
 
     import auto_terminate
-    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.app import reaper, wiring
     from bastion_orchestrator.aws import clients
     from tests.support.api_calls import counting
 
@@ -515,43 +971,52 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
         # moto renders a page of instances far slower than AWS; against moto only, allow
         # reads longer than the production timeout. The fake endpoint gets the real config.
         clients.boto_config = lambda: Config(retries=dict(clients.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
-    wiring.set_clock(lambda: datetime.fromisoformat(now_iso) + timedelta(minutes=20))
-    spent: dict[str, float] = {}
-    started_at: dict[str, float] = {}
-
-    def before(model: Any, **_: Any) -> None:
-        started_at[model.name] = time.perf_counter()
-
-    def after(model: Any, **_: Any) -> None:
-        spent[model.name] = (
-            spent.get(model.name, 0.0) + time.perf_counter() - started_at[model.name]
-        )
-
-    clients._session().events.register("before-call", before)
-    clients._session().events.register("after-call", after)
-    # RSS, not tracemalloc: tracing every allocation would itself double the footprint.
-    baseline = peak_rss_mib()
-    started = time.perf_counter()
-    with counting() as calls:
-        result = auto_terminate.lambda_handler({"action": "sweep"}, ctx())
-    took = time.perf_counter() - started
-    rss = peak_rss_mib()
-    print(
-        f"checked {result['checked']:,}, terminated {result['terminated']:,}, "
-        f"schedules deleted {result['schedules_deleted']:,}"
-    )
-    print(
-        f"API calls {sum(calls.values()):,}: "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(calls.items()))
-    )
-    print(
-        f"wall time {took:.1f} s, of which inside boto3 calls (request, emulator, parsing): "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(spent.items()))
-    )
-    print(
-        f"peak RSS of the whole process {rss:.0f} MiB (after imports {baseline:.0f} MiB; "
-        "the Lambda has 128 MB)"
-    )
+    times = ThreadTimes()
+    if hasattr(reaper, "_run"):
+        reaper._run = times.around_pool(reaper._run)
+    clients._session().events.register("before-call", times.before)
+    clients._session().events.register("after-call", times.after)
+    rss_imports = peak_rss_mib()
+    for n, minutes in enumerate((20, 35)):
+        wiring.set_clock(fixed_clock(datetime.fromisoformat(now_iso) + timedelta(minutes=minutes)))
+        times.reset()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        main_cpu_started = time.thread_time()
+        with counting() as calls:
+            result = auto_terminate.lambda_handler({"action": "sweep"}, ctx())
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        main_cpu = time.thread_time() - main_cpu_started
+        main_calls = sum(times.main_wall.values())
+        pool_wait = times.pool_wall - times.main_in_pool
+        run = {
+            "run": n,
+            "checked": result["checked"],
+            "terminated": result["terminated"],
+            "deleted": result["schedules_deleted"],
+            "left": result.get("schedules_left", 0),
+            "listed": result.get("schedules_listed", True),
+            "calls": dict(calls),
+            "wall": wall,
+            "cpu": cpu,
+            "rss": peak_rss_mib(),
+            "rss_imports": rss_imports,
+            "main": {
+                "in_calls": dict(times.main_wall),
+                "pool_wait": pool_wait,
+                "pool_wall": times.pool_wall,
+                "rest": wall - main_calls - pool_wait,
+                "cpu": main_cpu,
+                "cpu_in_calls": times.main_cpu,
+            },
+            "pool": {
+                "threads": len(times.pool_threads),
+                "calls": times.pool_calls,
+                "cpu": cpu - main_cpu,
+                "cpu_in_calls": times.pool_call_cpu,
+                "wall_in_calls": times.pool_call_wall,
+            },
+        }
+        print(json.dumps(run), flush=True)
 
 
 def main() -> int:
@@ -560,21 +1025,31 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--sweep-fake", type=int, default=10_000, help="bastions in the fake-endpoint sweep"
+        "--sweep-fake",
+        default=",".join(map(str, FAKE_SWEEPS)),
+        help="bastions in the fake-endpoint sweeps, comma-separated ('' to skip)",
     )
     parser.add_argument(
         "--sweep", type=int, default=MOTO_SWEEP, help="bastions in the moto sweep (0: skip)"
     )
-    parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9, help="paired rounds of cold starts")
+    parser.add_argument("--skip", default="", help="sections to skip: calls,throttle,lambda")
     args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    started = time.perf_counter()
     print(SOURCES)
-    api_calls()
-    throttled_create()
-    import_time(args.import_runs)
-    if args.sweep_fake:
-        sweep_fake(args.sweep_fake)
+    if "calls" not in skip:
+        api_calls()
+    if "throttle" not in skip:
+        throttled_create()
+    if "lambda" not in skip:
+        lambda_like(args.rounds)
+    sizes = [int(n) for n in args.sweep_fake.split(",") if n.strip()]
+    if sizes:
+        sweeps_fake(sizes)
     if args.sweep:
-        sweep(args.sweep)
+        sweep_moto(args.sweep)
+    print(f"\n`make bench` took {time.perf_counter() - started:.0f} s")
     return 0
 
 

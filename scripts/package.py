@@ -1,19 +1,31 @@
 """Build dist/bastion-orchestrator.zip for Lambda (python3.12, arm64), reproducibly.
 
 Two builds from the same sources and requirements are byte-identical: entries are sorted,
-every timestamp is 1980-01-01 00:00:00, permissions are fixed and no bytecode is shipped
-(the local interpreter is not the runtime's, so its .pyc files would be ignored anyway).
+every timestamp is 1980-01-01 00:00:00 and permissions are fixed.
+
+Bytecode is shipped, compiled by a Python 3.12 interpreter (the runtime's version: the magic
+number is fixed for a minor version) with ``--invalidation-mode unchecked-hash``: ``/var/task``
+is read-only, so without it every cold start would recompile pydantic, Powertools and our
+modules, and a hash-based ``.pyc`` does not depend on file timestamps (the zip's are all
+1980). ``PYTHONHASHSEED=0`` and ``-d /var/task`` keep it deterministic; tracebacks then name
+``/var/task/...`` as they would without bytecode. The interpreter is ``--runtime-python``,
+else ``$LAMBDA_PYTHON``, else the first ``python3.12`` found (PATH, then pyenv); there is no
+fallback to shipping source only. Bytecode is platform-independent; the wheels are still the
+runtime's (``manylinux2014_aarch64``: pydantic-core is a compiled extension).
 
 boto3 and botocore (and what only they pull in: s3transfer, urllib3, python-dateutil, six)
 are left out: the Lambda runtime ships them. ``--bundle-boto3`` includes the pinned ones.
 
 Usage: python scripts/package.py [--output dist/bastion-orchestrator.zip] [--bundle-boto3]
+                                 [--build-dir build/package] [--runtime-python PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,10 +43,15 @@ SOURCES = ("handler.py", "auto_terminate.py", "models.py", "bastion_orchestrator
 # In the Lambda Python runtime already.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
 
-# Never shipped: bytecode, caches, and the console scripts pip puts in the top-level bin/.
-EXCLUDED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
+# Never shipped: caches, the console scripts pip puts in the top-level bin/, and bytecode
+# other than the runtime's (``__pycache__/<module>.cpython-312.pyc``).
+EXCLUDED_PARTS = frozenset({".mypy_cache", ".pytest_cache"})
 EXCLUDED_TOP_LEVEL = frozenset({"bin"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+
+RUNTIME_VERSION = (3, 12)
+BYTECODE_TAG = f"cpython-{RUNTIME_VERSION[0]}{RUNTIME_VERSION[1]}"  # sys.implementation.cache_tag
+TASK_ROOT = "/var/task"  # where Lambda unpacks the zip: the path tracebacks show
 
 PIP_PLATFORM = (
     "--platform",
@@ -94,14 +111,92 @@ def install(requirements: list[str], target: Path) -> None:
         filtered.unlink()
 
 
+def runtime_bytecode(relative: Path) -> bool:
+    """``<dir>/__pycache__/<module>.cpython-312.pyc``: what the runtime's import reads."""
+    return (
+        len(relative.parts) >= 2
+        and relative.parts[-2] == "__pycache__"
+        and relative.name.endswith(f".{BYTECODE_TAG}.pyc")
+    )
+
+
 def shipped(path: Path, base: Path) -> bool:
     relative = path.relative_to(base)
-    return (
-        path.is_file()
-        and relative.parts[0] not in EXCLUDED_TOP_LEVEL
-        and not any(part in EXCLUDED_PARTS for part in relative.parts)
-        and not path.name.endswith(EXCLUDED_SUFFIXES)
+    if not path.is_file() or relative.parts[0] in EXCLUDED_TOP_LEVEL:
+        return False
+    if any(part in EXCLUDED_PARTS for part in relative.parts):
+        return False
+    if "__pycache__" in relative.parts:
+        return runtime_bytecode(relative)
+    return not path.name.endswith(EXCLUDED_SUFFIXES)
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (int(out[0]), int(out[1])) if len(out) == 2 else None
+
+
+def find_runtime_python(explicit: str | None = None) -> str:
+    """A Python 3.12 interpreter to compile with (and for `make bench` to measure with)."""
+    wanted = ".".join(map(str, RUNTIME_VERSION))
+    given = explicit or os.environ.get("LAMBDA_PYTHON")
+    if given:
+        if _version_of(given) != RUNTIME_VERSION:
+            raise SystemExit(f"{given} is not Python {wanted}")
+        return given
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [
+        shutil.which(f"python{wanted}"),
+        *sorted(str(p) for p in pyenv.glob(f"versions/{wanted}.*/bin/python{wanted}")),
+    ]
+    for candidate in candidates:
+        if candidate and _version_of(candidate) == RUNTIME_VERSION:
+            return candidate
+    raise SystemExit(
+        f"no Python {wanted} found (the Lambda runtime's version, needed to compile the "
+        "bytecode): install it, or pass --runtime-python / set LAMBDA_PYTHON"
     )
+
+
+def compile_bytecode(base: Path, python: str) -> int:
+    """Compile every shipped module with the runtime's interpreter; answers the .pyc count."""
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "-d",
+            TASK_ROOT,
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-x",
+            "^" + re.escape(f"{base / 'bin'}{os.sep}"),  # pip's console scripts: not shipped
+            str(base),
+        ],
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": ""},
+    )
+    sources = [p for p in base.rglob("*.py") if shipped(p, base)]
+    missing = [
+        p.relative_to(base).as_posix()
+        for p in sources
+        if not (p.parent / "__pycache__" / f"{p.stem}.{BYTECODE_TAG}.pyc").is_file()
+    ]
+    if missing:
+        raise SystemExit(f"no bytecode for {len(missing)} module(s), e.g. {missing[:5]}")
+    return len(sources)
 
 
 def copy_sources(target: Path) -> None:
@@ -146,19 +241,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ship the pinned boto3/botocore instead of the runtime's",
     )
+    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
+    parser.add_argument(
+        "--runtime-python", help="a Python 3.12 interpreter (default: $LAMBDA_PYTHON, PATH, pyenv)"
+    )
     args = parser.parse_args(argv)
+    build: Path = args.build_dir
+    python = find_runtime_python(args.runtime_python)
 
-    if BUILD_DIR.exists():
-        shutil.rmtree(BUILD_DIR)
-    BUILD_DIR.mkdir(parents=True)
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
 
-    install(runtime_requirements(args.requirements, bundle_boto3=args.bundle_boto3), BUILD_DIR)
+    install(runtime_requirements(args.requirements, bundle_boto3=args.bundle_boto3), build)
     if not args.bundle_boto3:
-        leaked = sorted(n for n in ("boto3", "botocore", "s3transfer") if (BUILD_DIR / n).exists())
+        leaked = sorted(n for n in ("boto3", "botocore", "s3transfer") if (build / n).exists())
         if leaked:
             raise SystemExit(f"{', '.join(leaked)} pulled in by a dependency: check requirements")
-    copy_sources(BUILD_DIR)
-    write_zip(BUILD_DIR, args.output)
+    copy_sources(build)
+    compiled = compile_bytecode(build, python)
+    write_zip(build, args.output)
 
     data = args.output.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -166,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = args.output.relative_to(ROOT)
     except ValueError:
         shown = args.output
-    print(f"{shown}  {len(data):,} bytes  sha256 {digest}")
+    print(f"{shown}  {len(data):,} bytes  sha256 {digest}  ({compiled:,} modules + .pyc)")
     return 0
 
 

@@ -8,16 +8,25 @@ handler re-reads the bastion and acts on what it finds:
 - terminate: only past ``ExpiresAt`` (an extension wins); "notify once" falls out of EC2's
   answer: only the call that saw the instance alive (``PreviousState``) notifies.
 - sweep: the safety net for lost schedules; streams pages, keeps only ids in memory.
+
+The sweep's schedule clean-up is bounded: at most ``DELETE_BUDGET`` DeleteSchedule calls per
+run (there is no batch delete), the rest left for the next run and logged. The schedules of
+bastions the sweep terminates are known by name and deleted without a listing; the full
+listing of the group, the only way to find schedules orphaned some other way (an instance
+terminated by hand, a failed clean-up), runs on a cold start and then at most every
+``LISTING_INTERVAL`` (such orphans are harmless meanwhile: each deletes itself when it fires,
+``ActionAfterCompletion=DELETE``, and finds its instance gone). What is left over and when the
+group was last listed live in a ``SweepMemory`` per warm container.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.bastion import (
@@ -39,6 +48,9 @@ from bastion_orchestrator.domain.ports import (
 )
 from bastion_orchestrator.observability import audit, count, logger
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 WARNING_TOLERANCE: Final = timedelta(minutes=2)
 # Scheduler fires at the minute; a clock a little behind must not skip a due termination.
 TERMINATION_TOLERANCE: Final = timedelta(seconds=60)
@@ -47,6 +59,18 @@ ORPHAN_GRACE: Final = timedelta(minutes=10)
 TERMINATE_BATCH: Final = 500
 DELETE_WORKERS: Final = 8
 DELETE_CHUNK: Final = 100
+# DeleteSchedule calls per sweep, whatever the backlog (10,000 would take minutes and most of
+# the function's CPU); what is left waits for the next sweep, 15 minutes later.
+DELETE_BUDGET: Final = 1000
+# How often a warm container re-lists the whole schedule group to find orphans it was not told
+# about (a cold one always lists once). The listing costs one call per 100 schedules.
+LISTING_INTERVAL: Final = timedelta(hours=6)
+# Orphans found by a listing beyond the budget are remembered by name, up to this many; past
+# that, the listing stays due and the next one finds the rest.
+REMEMBERED_ORPHANS: Final = 10 * DELETE_BUDGET
+SCHEDULES_PER_BASTION: Final = 2  # warning + termination: what Schedules.remove deletes
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,44 @@ class _Doomed:
     user_id: str | None
     expires_at: datetime
     created_at: datetime
+
+
+@dataclass
+class SweepMemory:
+    """What a warm container remembers between sweeps; a cold one starts empty (and lists)."""
+
+    listed_at: datetime | None = None  # the last complete listing of the schedule group
+    gone: list[str] = field(default_factory=list)  # bastions whose schedules still wait
+    orphans: list[str] = field(default_factory=list)  # schedule names a listing found
+
+    def listing_due(self, now: datetime) -> bool:
+        return self.listed_at is None or now - self.listed_at >= LISTING_INTERVAL
+
+    @property
+    def waiting(self) -> int:
+        """DeleteSchedule calls known to be waiting."""
+        return SCHEDULES_PER_BASTION * len(self.gone) + len(self.orphans)
+
+
+_memories: dict[int, SweepMemory] = {}
+
+
+def memory_of(schedules: Schedules) -> SweepMemory:
+    """The memory of this schedules adapter, which wiring builds once per container: it lives
+    and dies with it (so ``wiring.reset()`` is a cold start for the sweep too)."""
+    key = id(schedules)
+    memory = _memories.get(key)
+    if memory is None:
+        memory = _memories[key] = SweepMemory()
+        weakref.finalize(schedules, _memories.pop, key, None)
+    return memory
+
+
+@dataclass(frozen=True)
+class _CleanUp:
+    deleted: int  # DeleteSchedule calls made (an already-deleted schedule counts: it was asked)
+    left: int  # calls known to be left for the next sweep
+    listed: bool  # whether this sweep listed the schedule group
 
 
 @dataclass(frozen=True)
@@ -70,6 +132,7 @@ class Reaper:
     slots: Slots = field(default_factory=NoSlots)
     sessions: SessionActivity | None = None
     idle: timedelta | None = None  # IDLE_MINUTES: reap bastions without a session this long
+    memory: SweepMemory | None = None  # None: the memory of ``schedules`` (one per container)
 
     def warn(self, instance_id: str) -> dict[str, Any]:
         bastion = self.instances.get(instance_id)
@@ -130,7 +193,10 @@ class Reaper:
         idle = self._idle(old_enough, now)
         live.difference_update(item.instance_id for item in idle)
         terminated_idle, failed_idle = self._terminate_in_batches(idle, "idle", now)
-        schedules_deleted = self._delete_orphan_schedules(live, now)
+        # A bastion EC2 refused to terminate keeps its schedules: its termination still fires.
+        refused = {*failed, *failed_idle}
+        gone = [d.instance_id for d in (*doomed, *idle) if d.instance_id not in refused]
+        clean_up = self._clean_up(gone, live | refused, now)
         if failed or failed_idle:
             failures = failed + failed_idle
             raise TerminationFailed(
@@ -143,7 +209,9 @@ class Reaper:
             checked=checked,
             terminated=terminated,
             terminated_idle=terminated_idle,
-            schedules_deleted=schedules_deleted,
+            schedules_deleted=clean_up.deleted,
+            schedules_left=clean_up.left,
+            schedules_listed=clean_up.listed,
         )
         logger.info("sweep finished", extra=result)
         return result
@@ -238,20 +306,60 @@ class Reaper:
                 failed.append(instance_id)
         return previous, failed
 
-    def _delete_orphan_schedules(self, live: set[str], now: datetime) -> int:
-        """Delete schedules whose bastion is gone. There is no batch delete, so a backlog
-        (thousands after an outage) is deleted by a few threads rather than one by one."""
-        orphans = (
-            ref.name
-            for ref in self.schedules.ours()
-            if ref.instance_id not in live and not _young(ref.created, now)
-        )
-        deleted = 0
+    def _clean_up(self, gone: list[str], keep: set[str], now: datetime) -> _CleanUp:
+        """Delete the schedules of gone bastions, at most DELETE_BUDGET calls: first those
+        known by name (left over from earlier sweeps, then this sweep's), then, when a listing
+        is due and budget is left, the orphans a listing of the group finds. ``keep``: the
+        bastions whose schedules stay. There is no batch delete, so a few threads share the
+        calls."""
+        from concurrent.futures import ThreadPoolExecutor  # only the sweep needs threads
+
+        memory = self.memory or memory_of(self.schedules)
+        budget = DELETE_BUDGET
         with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
-            # In chunks: Executor.map would submit the whole backlog at once.
-            while chunk := list(islice(orphans, DELETE_CHUNK)):
-                deleted += sum(1 for _ in pool.map(self.schedules.delete, chunk))
-        return deleted
+            # Remembered before deleting: if a call fails, the next sweep retries them all.
+            memory.gone = bastions = list(dict.fromkeys([*memory.gone, *gone]))
+            now_gone = bastions[: budget // SCHEDULES_PER_BASTION]
+            deleted = SCHEDULES_PER_BASTION * _run(pool, self.schedules.remove, now_gone)
+            memory.gone = bastions[len(now_gone) :]
+            budget -= deleted
+
+            names = memory.orphans[:budget]
+            deleted += _run(pool, self.schedules.delete, names)
+            memory.orphans = memory.orphans[len(names) :]
+            budget -= len(names)
+
+            due = memory.listing_due(now)
+            listed = due and budget > 0
+            if listed:
+                handled = {*bastions, *keep}
+                orphans = (
+                    ref.name
+                    for ref in self.schedules.ours()
+                    if ref.instance_id not in handled and not _young(ref.created, now)
+                )
+                deleted += _run(pool, self.schedules.delete, islice(orphans, budget))
+                # The listing goes on to its end: the rest is remembered (or, past
+                # REMEMBERED_ORPHANS, only counted, and the listing stays due).
+                rest = list(islice(orphans, REMEMBERED_ORPHANS))
+                unremembered = sum(1 for _ in orphans)
+                memory.orphans = rest
+                if not unremembered:
+                    memory.listed_at = now
+            else:
+                unremembered = 0
+        left = memory.waiting + unremembered
+        if left or (due and not listed):
+            logger.warning(
+                "orphan schedules left for the next sweep",
+                extra={
+                    "schedules_deleted": deleted,
+                    "schedules_left": left,
+                    "budget": DELETE_BUDGET,
+                    "listing_deferred": due and not listed,
+                },
+            )
+        return _CleanUp(deleted, left, listed)
 
     def _notify(self, notice: Notice) -> None:
         try:
@@ -277,6 +385,15 @@ class Reaper:
 
 class TerminationFailed(Exception):
     """Some bastions could not be terminated: raised so Lambda retries and the DLQ see it."""
+
+
+def _run(pool: ThreadPoolExecutor, call: Callable[[_T], None], items: Iterable[_T]) -> int:
+    """``call`` on every item, in chunks (``Executor.map`` would submit them all at once)."""
+    done = 0
+    chunks: Iterator[_T] = iter(items)
+    while chunk := list(islice(chunks, DELETE_CHUNK)):
+        done += sum(1 for _ in pool.map(call, chunk))
+    return done
 
 
 def _young(created: datetime | None, now: datetime) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
-from bastion_orchestrator.aws.clients import boto_config
+from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import to_utc
 from bastion_orchestrator.domain.ports import Agent
 from bastion_orchestrator.errors import ConfigurationError
@@ -24,7 +24,9 @@ IMAGE_CACHE_SECONDS = 3600
 def _parameters() -> SSMProvider:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    return SSMProvider(boto_config=boto_config())
+    # Our client: one session and one SSM client per container, with our retries and timeouts
+    # (left alone, the provider builds its own session and client). wiring.reset() clears both.
+    return SSMProvider(boto3_client=clients.ssm())
 
 
 def image_resolver(parameter: str) -> Callable[[], str]:

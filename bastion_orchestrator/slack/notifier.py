@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from bastion_orchestrator.aws.clients import boto_config
+from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.actor import Owner
 from bastion_orchestrator.domain.approval import Approval
@@ -47,7 +47,9 @@ class SlackSecret:
 def _secrets() -> SecretsProvider:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto_config=boto_config())
+    # Our client: one session and one Secrets Manager client per container, with our retries
+    # and timeouts (left alone, the provider builds its own). wiring.reset() clears both.
+    return SecretsProvider(boto3_client=clients.client("secretsmanager"))
 
 
 def secret_loader(secret_arn: str | None) -> Callable[[], SlackSecret]:

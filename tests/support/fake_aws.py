@@ -1,4 +1,4 @@
-"""A tiny EC2 + EventBridge Scheduler stand-in on the real wire protocols, for large sweeps.
+"""A tiny AWS stand-in on the real wire protocols, for large sweeps and cold-start figures.
 
 moto renders a 200-instance ``DescribeInstances`` page in ~20 s once it holds thousands of
 instances, so a 10,000-bastion sweep against it would take over an hour. This server
@@ -12,6 +12,14 @@ application's boto3 code (serializers, parsers, paginators, retries) runs unchan
 - Scheduler, REST-JSON: ``ListSchedules`` (``GET /schedules`` with ``ScheduleGroup``,
   ``NamePrefix``, ``State``, ``MaxResults`` 1-100, ``NextToken``; ``CreationDate`` as epoch
   seconds, as AWS sends it) and ``DeleteSchedule`` (``DELETE /schedules/{Name}?groupName=``).
+
+And what the Slack door's cold path calls, for `make bench`'s cold-start figures:
+
+- Secrets Manager, JSON 1.1: ``GetSecretValue`` (``SecretId`` a name or an ARN; ``add_secret``).
+- Lambda, REST-JSON: ``Invoke`` with ``X-Amz-Invocation-Type: Event`` (``POST
+  /2015-03-31/functions/{FunctionName}/invocations``; 202, the payload kept in ``invocations``).
+- SSM, JSON 1.1: ``DescribeInstanceInformation`` with an ``InstanceIds`` filter (``Online`` for
+  a running instance the fake holds).
 
 Errors come back as AWS sends them (EC2 ``<Response><Errors><Error>``, Scheduler JSON with
 ``x-amzn-ErrorType``), so botocore raises the ``ClientError`` the code expects. Anything else
@@ -90,6 +98,8 @@ class FakeAws:
         self.account = account
         self.instances: dict[str, FakeInstance] = {}
         self.schedules: dict[tuple[str, str], FakeSchedule] = {}
+        self.secrets: dict[str, tuple[str, str]] = {}  # name -> (ARN, SecretString)
+        self.invocations: list[tuple[str, bytes]] = []  # (function name or ARN, payload)
         self.requests: Counter[str] = Counter()  # "ec2.DescribeInstances" -> wire requests
         self.page_sizes: Counter[str] = Counter()  # "scheduler.ListSchedules 100" / "... unset"
         self._instance_keys: list[str] = []  # sorted; pages walk it
@@ -119,6 +129,13 @@ class FakeAws:
                 bisect.insort(self._schedule_keys, key)
             self.schedules[key] = schedule
         return schedule
+
+    def add_secret(self, name: str, value: str) -> str:
+        """A secret; answers its ARN (GetSecretValue takes the name or the ARN)."""
+        arn = f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{name}-AbCdEf"
+        with self._lock:
+            self.secrets[name] = (arn, value)
+        return arn
 
     # ----------------------------------------------------------------- server
     @property
@@ -278,6 +295,66 @@ class FakeAws:
             f"</TerminateInstancesResponse>"
         )
 
+    # ------------------------------------------------ Secrets Manager, SSM, Lambda
+    def json_target(self, service: str, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON 1.1 protocol: ``X-Amz-Target: <prefix>.<Operation>``."""
+        operation = target.rpartition(".")[2]
+        if service == "secretsmanager" and operation == "GetSecretValue":
+            self.requests["secretsmanager.GetSecretValue"] += 1
+            return self._get_secret_value(str(body.get("SecretId", "")))
+        if service == "ssm" and operation == "DescribeInstanceInformation":
+            self.requests["ssm.DescribeInstanceInformation"] += 1
+            return self._describe_instance_information(body)
+        raise _Unknown
+
+    def _get_secret_value(self, secret_id: str) -> dict[str, Any]:
+        with self._lock:
+            for name, (arn, value) in self.secrets.items():
+                if secret_id in (name, arn):
+                    return {
+                        "ARN": arn,
+                        "Name": name,
+                        "VersionId": "00000000-0000-4000-8000-000000000001",
+                        "SecretString": value,
+                        "VersionStages": ["AWSCURRENT"],
+                        "CreatedDate": 1_700_000_000.0,
+                    }
+        raise FakeAwsError(
+            "ResourceNotFoundException", "Secrets Manager can't find the specified secret."
+        )
+
+    def _describe_instance_information(self, body: dict[str, Any]) -> dict[str, Any]:
+        wanted: list[str] = []
+        for item in body.get("Filters", []):
+            if item.get("Key") != "InstanceIds":
+                raise FakeAwsError(
+                    "InvalidFilterKey", f"The filter key {item.get('Key')} is invalid"
+                )
+            wanted.extend(item.get("Values", []))
+        with self._lock:
+            found = [self.instances[i] for i in wanted if i in self.instances]
+        return {
+            "InstanceInformationList": [
+                {
+                    "InstanceId": i.instance_id,
+                    "PingStatus": "Online" if i.state == "running" else "ConnectionLost",
+                    "PlatformType": "Linux",
+                    "AgentVersion": "3.3.0.0",
+                    "IPAddress": i.private_ip,
+                }
+                for i in found
+            ]
+        }
+
+    def invoke(self, function: str, invocation_type: str, payload: bytes) -> None:
+        self.requests["lambda.Invoke"] += 1
+        if invocation_type != "Event":
+            raise FakeAwsError(
+                "InvalidParameterValueException", "only InvocationType Event is emulated"
+            )
+        with self._lock:
+            self.invocations.append((function, payload))
+
     # -------------------------------------------------------------- Scheduler
     def scheduler(self, method: str, path: str, query: dict[str, str]) -> dict[str, Any]:
         if method == "GET" and path == "/schedules":
@@ -356,6 +433,13 @@ class FakeAws:
         return {}
 
 
+class _Unknown(Exception):
+    """An operation the fake does not emulate: refused as AWS refuses an unknown one."""
+
+
+_INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+
+
 class _Handler(BaseHTTPRequestHandler):
     backend: FakeAws
     protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses its pooled connections
@@ -387,6 +471,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, self.backend.ec2(params).encode(), "text/xml;charset=UTF-8")
             except FakeAwsError as e:
                 self._send(e.status, _ec2_error(e).encode(), "text/xml;charset=UTF-8")
+        elif service in ("secretsmanager", "ssm") and self.headers.get("X-Amz-Target"):
+            try:
+                answer = self.backend.json_target(
+                    service, self.headers["X-Amz-Target"], json.loads(raw or b"{}")
+                )
+                self._send(200, json.dumps(answer).encode(), "application/x-amz-json-1.1")
+            except FakeAwsError as e:
+                body = json.dumps({"__type": e.code, "message": e.message}).encode()
+                self._send(e.status, body, "application/x-amz-json-1.1")
+            except _Unknown:
+                self._unknown(service, split.path)
+        elif service == "lambda" and (invoke := _INVOKE_PATH.match(split.path)):
+            try:
+                self.backend.invoke(
+                    unquote(invoke.group(1)),
+                    self.headers.get("X-Amz-Invocation-Type", "RequestResponse"),
+                    raw,
+                )
+                self._send(202, b"", "application/json")
+            except FakeAwsError as e:
+                body = json.dumps({"Type": "User", "message": e.message}).encode()
+                self._send(e.status, body, "application/json", {"x-amzn-ErrorType": e.code})
         elif service == "scheduler":
             query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
             try:
@@ -396,11 +502,14 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.dumps({"Message": e.message}).encode()
                 self._send(e.status, body, "application/json", {"x-amzn-ErrorType": e.code})
         else:
-            self.backend.requests[f"{service or 'unsigned'}.{self.command} {split.path}"] += 1
-            body = json.dumps(
-                {"__type": "UnknownOperationException", "message": f"{service} not emulated"}
-            ).encode()
-            self._send(400, body, "application/x-amz-json-1.1")
+            self._unknown(service, split.path)
+
+    def _unknown(self, service: str, path: str) -> None:
+        self.backend.requests[f"{service or 'unsigned'}.{self.command} {path}"] += 1
+        body = json.dumps(
+            {"__type": "UnknownOperationException", "message": f"{service} not emulated"}
+        ).encode()
+        self._send(400, body, "application/x-amz-json-1.1")
 
     def _send(
         self,

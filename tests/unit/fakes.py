@@ -60,8 +60,9 @@ class FakeSchedules:
             self.refs[name] = ScheduleRef(name, instance_id, None)
 
     def remove(self, instance_id: str) -> None:
-        for name in [n for n, r in self.refs.items() if r.instance_id == instance_id]:
-            del self.refs[name]
+        # By name, as SchedulerSchedules does: the sweep calls this from several threads.
+        for kind in ("warning", "termination"):
+            self.refs.pop(f"p-e-{instance_id}-{kind}", None)
 
     def ours(self) -> Iterator[ScheduleRef]:
         yield from list(self.refs.values())

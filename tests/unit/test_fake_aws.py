@@ -135,3 +135,30 @@ def test_other_services_are_refused(fake: FakeAws) -> None:
     with pytest.raises(ClientError):
         client(fake, "ssm").describe_sessions(State="Active")
     assert fake.requests["ssm.POST /"] == 1
+
+
+def test_secrets_lambda_and_ssm_for_the_slack_door(fake: FakeAws) -> None:
+    arn = fake.add_secret("docustack/dev/slack", '{"signing_secret": "s"}')
+    secrets = client(fake, "secretsmanager")
+    assert secrets.get_secret_value(SecretId=arn)["SecretString"] == '{"signing_secret": "s"}'
+    assert secrets.get_secret_value(SecretId="docustack/dev/slack")["ARN"] == arn
+    with pytest.raises(ClientError) as missing:
+        secrets.get_secret_value(SecretId="nope")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    function = "arn:aws:lambda:us-east-1:123456789012:function:orchestrator"
+    answer = client(fake, "lambda").invoke(
+        FunctionName=function, InvocationType="Event", Payload=b'{"slack_job": {}}'
+    )
+    assert answer["StatusCode"] == 202
+    assert fake.invocations == [(function, b'{"slack_job": {}}')]
+
+    [iid] = instance_ids(1)
+    fake.add_instance(iid, SCOPE)
+    info = client(fake, "ssm").describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [iid]}]
+    )["InstanceInformationList"]
+    assert [(i["InstanceId"], i["PingStatus"]) for i in info] == [(iid, "Online")]
+    assert fake.requests["secretsmanager.GetSecretValue"] == 3
+    assert fake.requests["lambda.Invoke"] == 1
+    assert fake.requests["ssm.DescribeInstanceInformation"] == 1

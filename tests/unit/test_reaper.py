@@ -90,8 +90,10 @@ def test_sweep_terminates_in_batches_and_keeps_live_schedules(world):
     result = reaper.sweep()
     assert result["checked"] == 1200 and result["terminated"] == 600
     assert [len(c) for c in instances.terminate_calls] == [500, 100]
-    assert result["schedules_deleted"] == 1200  # the 600 terminated bastions' two each
+    # the 600 terminated bastions' two each: 1,000 now (the per-run budget), 200 next run
+    assert result["schedules_deleted"] == 1000 and result["schedules_left"] == 200
     assert len(notifier.sent) == 600 and {n.cause for n in notifier.sent} == {"sweep"}
+    assert reaper.sweep()["schedules_deleted"] == 200
     assert len(schedules.refs) == 1200
 
 
