@@ -14,6 +14,7 @@ from bastion_orchestrator.app import wiring
 from bastion_orchestrator.aws import clients
 from tests.support.api_calls import counting
 from tests.support.slack_requests import button, function_url_event, slash_command
+from tests.support.ssm_agent import agent_answers
 
 pytestmark = pytest.mark.integration
 
@@ -138,16 +139,8 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     # Then the async invocation launches it, says "launching", and "ready" when the SSM
     # agent is online (moto has no ssm:DescribeInstanceInformation: a Stubber answers on the
     # SSM client only: not registered at first, online 40 seconds after launch)
-    with Stubber(clients.ssm()) as ssm:
-        ssm.add_response("describe_instance_information", {"InstanceInformationList": []})
-        ssm.add_response(
-            "describe_instance_information",
-            {
-                "InstanceInformationList": [
-                    {"PingStatus": "Online", "RegistrationDate": clock() + timedelta(seconds=120)}
-                ]
-            },
-        )
+    online = [{"PingStatus": "Online", "RegistrationDate": clock() + timedelta(seconds=120)}]
+    with agent_answers([], online):
         [result] = deliver(lambda_context, lambda_async)
     iid = result["instance_id"]
     assert aws.running() == [iid]

@@ -601,12 +601,17 @@ def _exercise(
         try:
             # Given the orchestrator's deployed environment
             applied._use(env["orchestrator"], monkeypatch)
-            ssm_stub = Stubber(clients.ssm())
-            ssm_stub.add_response(
-                "describe_instance_information",
-                {"InstanceInformationList": [{"InstanceId": "i-0", "PingStatus": "Online"}]},
-            )
-            ssm_stub.activate()
+
+            # moto has no DescribeInstanceInformation: answer that one operation only, so the
+            # image parameter read (Powertools, on the same SSM client) still reaches moto.
+            def agent_online(**_: Any) -> tuple[Any, dict[str, Any]]:
+                from botocore.awsrequest import AWSResponse
+
+                online = [{"InstanceId": "i-0", "PingStatus": "Online"}]
+                return AWSResponse("", 200, {}, None), {"InstanceInformationList": online}  # type: ignore[arg-type]
+
+            ssm_events = clients.ssm().meta.events
+            ssm_events.register("before-call.ssm.DescribeInstanceInformation", agent_online)  # type: ignore[arg-type]
 
             # When every orchestrator action runs
             first = orchestrate("create", {"action": "create", "user_id": "U1", "username": "a"})
@@ -636,7 +641,7 @@ def _exercise(
             warned = orchestrate("create 2", {"action": "create", "user_id": "U2", "username": "b"})
             swept = orchestrate("create 3", {"action": "create", "user_id": "U3", "username": "c"})
             idle = orchestrate("create 4", {"action": "create", "user_id": "U4", "username": "d"})
-            ssm_stub.deactivate()
+            ssm_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_online)  # type: ignore[arg-type]
             calls["orchestrator"] = recorder.calls
             recorder.calls = []
 

@@ -1,0 +1,33 @@
+"""moto has no ``ssm:DescribeInstanceInformation``. This answers that one operation on our SSM
+client, in order (the last answer repeats), and nothing else: other SSM calls on the same
+client (Powertools' GetParameter for the default image) still reach moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+EVENT = "before-call.ssm.DescribeInstanceInformation"
+
+
+@contextmanager
+def agent_answers(*answers: list[dict[str, Any]]) -> Iterator[list[int]]:
+    """Each answer is an ``InstanceInformationList``; yields the count of calls answered."""
+    from botocore.awsrequest import AWSResponse
+
+    from bastion_orchestrator.aws import clients
+
+    calls = [0]
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        items = answers[min(calls[0], len(answers) - 1)]
+        calls[0] += 1
+        return AWSResponse("https://ssm", 200, {}, None), {"InstanceInformationList": items}  # type: ignore[arg-type]
+
+    events = clients.ssm().meta.events
+    events.register(EVENT, answer)  # type: ignore[arg-type]
+    try:
+        yield calls
+    finally:
+        events.unregister(EVENT, answer)  # type: ignore[arg-type]
