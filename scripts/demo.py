@@ -94,6 +94,10 @@ def main() -> int:
     started = time.monotonic()
     from moto.server import ThreadedMotoServer
 
+    from tests.support import moto_compat
+
+    moto_compat.install()  # moto lacks one EC2 filter the sweep uses
+
     from tests.support.slack_standin import SlackStandIn
 
     port = free_port()

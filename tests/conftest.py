@@ -24,6 +24,10 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+from tests.support import moto_compat
+
+moto_compat.install()  # moto lacks one EC2 filter the sweep uses (see the module)
+
 EVENTS = Path(__file__).parent / "events"
 ACCOUNT = "123456789012"
 TERMINATOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:docustack-dev-auto-terminate"

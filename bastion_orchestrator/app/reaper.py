@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from bastion_orchestrator.app.forensics import Forensics, evidence_of
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.bastion import (
     ACTIVE_STATES,
@@ -38,6 +39,7 @@ from bastion_orchestrator.domain.bastion import (
     warning_due,
 )
 from bastion_orchestrator.domain.ports import (
+    Evidence,
     Instances,
     NoSlots,
     Notice,
@@ -81,6 +83,7 @@ class _Doomed:
     user_id: str | None
     expires_at: datetime
     created_at: datetime
+    evidence: Evidence | None = None  # what a forensic snapshot would keep
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Reaper:
     sessions: SessionActivity | None = None
     idle: timedelta | None = None  # IDLE_MINUTES: reap bastions without a session this long
     memory: SweepMemory | None = None  # None: the memory of ``schedules`` (one per container)
+    forensics: Forensics = field(default_factory=lambda: Forensics(None, timedelta(days=30)))
 
     def warn(self, instance_id: str) -> dict[str, Any]:
         bastion = self.instances.get(instance_id)
@@ -189,6 +193,7 @@ class Reaper:
             live.add(bastion.instance_id)
             if self.idle and bastion.state == "running" and bastion.created_at <= now - self.idle:
                 old_enough.append(_doomed(bastion, self.rules))
+        doomed.extend(self._stripped_past_their_cap(live, {d.instance_id for d in doomed}, now))
         terminated, failed = self._terminate_in_batches(doomed, "sweep", now)
         idle = self._idle(old_enough, now)
         live.difference_update(item.instance_id for item in idle)
@@ -202,10 +207,12 @@ class Reaper:
             raise TerminationFailed(
                 f"{len(failures)} bastion(s) could not be terminated (the rest were): {failures}"
             )
+        pruned = self._prune(now)
         result = self._outcome(
             "sweep",
             None,
             "swept",
+            snapshots_deleted=pruned,
             checked=checked,
             terminated=terminated,
             terminated_idle=terminated_idle,
@@ -217,6 +224,33 @@ class Reaper:
         return result
 
     # ----------------------------------------------------------------- helpers
+    def _stripped_past_their_cap(
+        self, live: set[str], doomed: set[str], now: datetime
+    ) -> list[_Doomed]:
+        """Bastions found by the module's instance profile but not by our tags (someone
+        stripped or changed them): they still die at their hard cap, counted from EC2's
+        LaunchTime, which no tag can move."""
+        found = []
+        for bastion in self.instances.by_profile():
+            if bastion.instance_id in live or bastion.instance_id in doomed:
+                continue
+            if bastion.launch_time + self.rules.maximum <= now:
+                logger.warning(
+                    "bastion without our tags found by its instance profile, past its cap",
+                    extra={"instance_id": bastion.instance_id},
+                )
+                count("UntaggedBastionsFound")
+                found.append(_doomed(bastion, self.rules))
+        return found
+
+    def _prune(self, now: datetime) -> int:
+        try:
+            return self.forensics.prune(now)
+        except Exception as e:  # old snapshots can wait for the next sweep; terminations can't
+            count("SnapshotPruneFailures")
+            logger.error("could not delete expired snapshots", extra={"error": repr(e)})
+            return 0
+
     def _idle(self, candidates: list[_Doomed], now: datetime) -> list[_Doomed]:
         """Candidates with no open SSM session and none that ended within IDLE_MINUTES."""
         if not candidates or self.sessions is None or self.idle is None:
@@ -246,6 +280,7 @@ class Reaper:
     ) -> tuple[int, list[str]]:
         """Terminate, then tell once: only instances EC2 saw alive before this call.
         Answers how many were terminated now, and the ids EC2 refused."""
+        self.forensics.preserve([d.evidence for d in doomed], cause, now)
         previous, failed = self._terminate_each_if_needed([d.instance_id for d in doomed])
         fresh = 0
         for item in doomed:
@@ -403,5 +438,9 @@ def _young(created: datetime | None, now: datetime) -> bool:
 
 def _doomed(bastion: Bastion, rules: Lifetime) -> _Doomed:
     return _Doomed(
-        bastion.instance_id, bastion.user_id, bastion.expires_at(rules), bastion.created_at
+        bastion.instance_id,
+        bastion.user_id,
+        bastion.expires_at(rules),
+        bastion.created_at,
+        evidence_of(bastion),
     )

@@ -71,6 +71,7 @@ def instances() -> Ec2Instances:
         project=s.project_name,
         environment=s.environment,
         latest_image=image_resolver(s.ami_parameter),
+        instance_profile=s.iam_instance_profile,
     )
 
 
@@ -277,6 +278,7 @@ def reaper() -> Reaper:
         slots=slots(),
         sessions=SsmSessions(clients.ssm),
         idle=timedelta(minutes=s.idle_minutes) if s.idle_minutes else None,
+        forensics=forensics(),
     )
 
 

@@ -57,9 +57,11 @@ class Ec2Instances:
         project: str,
         environment: str,
         latest_image: Callable[[], str],
+        instance_profile: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
+        self._profile = instance_profile
         self.sleep = sleep
         self._scope: list[FilterTypeDef] = [
             {"Name": f"tag:{Tag.MANAGED_BY}", "Values": [MANAGED_BY]},
@@ -103,6 +105,26 @@ class Ec2Instances:
             self._client()
             .get_paginator("describe_instances")
             .paginate(Filters=filters, PaginationConfig={"PageSize": PAGE_SIZE})
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    yield _bastion(instance)
+
+    def by_profile(self) -> Iterator[Bastion]:
+        if not self._profile:
+            return
+        pages = (
+            self._client()
+            .get_paginator("describe_instances")
+            .paginate(
+                Filters=[
+                    # the profile's ARN, whatever its path and account
+                    {"Name": "iam-instance-profile.arn", "Values": [f"*/{self._profile}"]},
+                    {"Name": "instance-state-name", "Values": list(ACTIVE_STATES)},
+                ],
+                PaginationConfig={"PageSize": PAGE_SIZE},
+            )
         )
         for page in pages:
             for reservation in page.get("Reservations", []):

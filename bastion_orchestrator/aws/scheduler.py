@@ -106,6 +106,8 @@ class SchedulerSchedules:
                 raise
 
     def ours(self) -> Iterator[ScheduleRef]:
+        """This deployment's per-bastion schedules: our name prefix and our target."""
+        ours = set(self._targets.values())
         pages = (
             self._client()
             .get_paginator("list_schedules")
@@ -121,6 +123,10 @@ class SchedulerSchedules:
                 instance_id = _instance_of(name[len(self._prefix) :])
                 if instance_id is None:
                     continue  # e.g. the recurring sweep: not a per-bastion schedule
+                if item.get("Target", {}).get("Arn") not in ours:
+                    # Same name, another deployment: "<project>-<env>-" is ambiguous
+                    # ("a"/"b-c" and "a-b"/"c"), its target function is not.
+                    continue
                 created = item.get("CreationDate")
                 yield ScheduleRef(name, instance_id, to_utc(created) if created else None)
 

@@ -33,6 +33,10 @@ class Instances(Protocol):
         """Our bastions in these states (default: not terminated), page by page, of one
         requester if given."""
 
+    def by_profile(self) -> Iterator[Bastion]:
+        """Running or stopped instances with this deployment's instance profile, whatever
+        their tags say (a bastion whose tags were stripped is still found)."""
+
     def launch(self, spec: LaunchSpec) -> Bastion: ...
 
     def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:

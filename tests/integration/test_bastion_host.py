@@ -132,3 +132,42 @@ def test_without_the_option_nothing_is_snapshotted(aws, clock, lambda_context):
         {"action": "destroy", "instance_id": created["instance_id"]}, lambda_context
     )
     assert our_snapshots(aws) == []
+
+
+# ------------------------------------------------------------------ stripped tags
+def test_a_bastion_stripped_of_every_tag_is_found_by_its_profile_and_dies_at_its_cap(
+    aws, clock, lambda_context
+):
+    import auto_terminate
+
+    created = handler.lambda_handler(
+        {"action": "create", "user_id": "U1", "username": "u"}, lambda_context
+    )
+    iid = created["instance_id"]
+    # Given someone deletes every tag (moto ignores a DeleteTags naming no keys; name them)
+    aws.ec2.delete_tags(Resources=[iid], Tags=[{"Key": k} for k in aws.tags(iid)])
+    assert aws.tags(iid) == {}
+    # When the sweep runs before the cap, nothing happens; after it, the bastion is gone
+    clock.advance(hours=6)
+    assert auto_terminate.lambda_handler({"action": "sweep"}, lambda_context)["terminated"] == 0
+    assert aws.state(iid) == "running"
+    clock.advance(hours=7)
+    swept = auto_terminate.lambda_handler({"action": "sweep"}, lambda_context)
+    assert swept["terminated"] == 1 and aws.state(iid) in {"shutting-down", "terminated"}
+
+
+def test_an_instance_of_another_profile_is_never_touched(aws, clock, lambda_context):
+    import boto3
+
+    import auto_terminate
+
+    boto3.client("iam").create_instance_profile(InstanceProfileName="someone-elses-profile")
+    other = aws.ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        IamInstanceProfile={"Name": "someone-elses-profile"},
+    )["Instances"][0]["InstanceId"]
+    clock.advance(hours=13)
+    auto_terminate.lambda_handler({"action": "sweep"}, lambda_context)
+    assert aws.state(other) == "running"

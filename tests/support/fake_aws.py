@@ -79,6 +79,10 @@ class FakeInstance:
     private_ip: str = "10.0.0.10"
     launch_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     subnet_id: str = "subnet-0123456789abcdef0"
+    profile_arn: str | None = None  # iam-instance-profile.arn
+
+
+_PROFILE_FILTER = "iam-instance-profile.arn"
 
 
 @dataclass
@@ -553,7 +557,7 @@ def _filters(params: Mapping[str, str]) -> list[tuple[str, list[str]]]:
         {int(k.split(".")[1]) for k in params if re.fullmatch(r"Filter\.\d+\.Name", k)}
     ):
         name = params[f"Filter.{index}.Name"]
-        if not (name.startswith("tag:") or name == "instance-state-name"):
+        if not (name.startswith("tag:") or name in ("instance-state-name", _PROFILE_FILTER)):
             raise FakeAwsError("InvalidParameterValue", f"The filter '{name}' is invalid")
         filters.append((name, _numbered(params, f"Filter.{index}.Value")))
     return filters
@@ -561,7 +565,12 @@ def _filters(params: Mapping[str, str]) -> list[tuple[str, list[str]]]:
 
 def _matches(instance: FakeInstance, filters: list[tuple[str, list[str]]]) -> bool:
     for name, values in filters:
-        actual = instance.state if name == "instance-state-name" else instance.tags.get(name[4:])
+        if name == _PROFILE_FILTER:
+            actual = instance.profile_arn
+        elif name == "instance-state-name":
+            actual = instance.state
+        else:
+            actual = instance.tags.get(name[4:])
         if actual is None or not any(_value_matches(actual, v) for v in values):
             return False
     return True

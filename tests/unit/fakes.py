@@ -24,8 +24,16 @@ class FakeInstances:
 
     def active(self, user_id: str | None = None, *, states=ACTIVE_STATES) -> Iterator[Bastion]:
         for b in list(self.by_id.values()):
+            if b.instance_id in self.stripped:
+                continue  # a tag filter no longer finds it
             if b.state in states and (user_id is None or b.user_id == user_id):
                 yield b
+
+    def by_profile(self) -> Iterator[Bastion]:
+        """Every instance here carries the module's profile, ``stripped`` ones included."""
+        yield from (b for b in list(self.by_id.values()) if b.state in ACTIVE_STATES)
+
+    stripped: set[str] = field(default_factory=set)  # ids whose tags were removed
 
     def launch(self, spec: LaunchSpec) -> Bastion:
         raise NotImplementedError

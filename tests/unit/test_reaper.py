@@ -121,3 +121,84 @@ def test_one_refused_instance_never_shields_the_others(world):
     assert [states[make(n).instance_id] for n in (1, 2, 4, 5)] == ["shutting-down"] * 4
     assert states[make(3).instance_id] == "running"
     assert len(notifier.sent) == 4
+
+
+# ------------------------------------------------------------------ the host's last resorts
+def test_a_bastion_stripped_of_its_tags_still_dies_at_its_cap(world):
+    reaper, instances, _, _, now = world
+    # Given two bastions whose tags were stripped (the tag filters no longer find them)
+    old, young = make(1), make(2)
+    young = Bastion(young.instance_id, "running", None, T0 + timedelta(hours=11), {})
+    instances.add(Bastion(old.instance_id, "running", None, T0, {}))
+    instances.add(young)
+    instances.stripped |= {old.instance_id, young.instance_id}
+    # When the sweep runs 12 h 1 min after the first launched
+    now[0] = T0 + timedelta(hours=12, minutes=1)
+    result = reaper.sweep()
+    # Then the one past its cap (LaunchTime + MAX_LIFETIME_HOURS) is terminated, the other
+    # (launched an hour ago) lives on: no tag can move LaunchTime
+    assert result["terminated"] == 1
+    assert instances.get(old.instance_id).state == "shutting-down"
+    assert instances.get(young.instance_id).state == "running"
+
+
+class FakeSnapshots:
+    def __init__(self, *, broken: bool = False) -> None:
+        self.taken: list[tuple[str, str]] = []
+        self.started: dict[str, datetime] = {}
+        self.broken = broken
+
+    def take(self, evidence, cause, now):
+        if self.broken:
+            raise RuntimeError("SnapshotLimitExceeded")
+        sid = f"snap-{len(self.taken):017x}"
+        self.taken.append((evidence.instance_id, cause))
+        self.started[sid] = now
+        return sid
+
+    def older_than(self, moment):
+        return iter([s for s, at in self.started.items() if at < moment])
+
+    def delete(self, snapshot_id):
+        del self.started[snapshot_id]
+
+
+def with_snapshots(reaper: Reaper, snapshots: FakeSnapshots) -> Reaper:
+    from dataclasses import replace
+
+    from bastion_orchestrator.app.forensics import Forensics
+
+    return replace(reaper, forensics=Forensics(snapshots, timedelta(days=30)))
+
+
+def volume(n: int, **kw) -> Bastion:
+    from dataclasses import replace
+
+    return replace(make(n, **kw), root_volume_id=f"vol-{n:017x}")
+
+
+@pytest.mark.parametrize("path", ["terminate", "sweep"])
+def test_every_termination_path_snapshots_first_and_a_failure_never_stops_it(world, path):
+    reaper, instances, _, _, now = world
+    for broken in (False, True):
+        snapshots = FakeSnapshots(broken=broken)
+        reaping = with_snapshots(reaper, snapshots)
+        bastion = volume(10 + int(broken))
+        instances.add(bastion)
+        now[0] = T0 + timedelta(hours=3, minutes=5)
+        if path == "terminate":
+            reaping.terminate(bastion.instance_id)
+        else:
+            reaping.sweep()
+        assert instances.get(bastion.instance_id).state == "shutting-down"
+        cause = "expiry" if path == "terminate" else "sweep"
+        assert snapshots.taken == ([] if broken else [(bastion.instance_id, cause)])
+
+
+def test_the_sweep_deletes_snapshots_past_their_retention(world):
+    reaper, _, _, _, now = world
+    snapshots = FakeSnapshots()
+    snapshots.started = {"snap-old": T0 - timedelta(days=31), "snap-new": T0 - timedelta(days=2)}
+    now[0] = T0
+    result = with_snapshots(reaper, snapshots).sweep()
+    assert result["snapshots_deleted"] == 1 and list(snapshots.started) == ["snap-new"]
