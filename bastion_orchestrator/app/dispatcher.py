@@ -36,30 +36,20 @@ from bastion_orchestrator.errors import (
     NotFound,
 )
 from bastion_orchestrator.observability import audit, count, logger
-from models import FIELD_HINTS, IamCreate
+from models import FIELD_HINTS, Create, Destroy, Extend, IamCreate, ListBastions, Status
 
 # Refusals a user caused are warnings; the rest (configuration, capacity, AWS) are errors.
 USER_CAUSED: Final = (InvalidRequest, NotFound, Forbidden, LimitExceeded)
+# The fields each action takes, from its model: named in VALIDATION_ERRORs.
 ALLOWED_FIELDS: Final = {
-    "create": [
-        "action",
-        "user_id",
-        "username",
-        "display_name",
-        "vpc_id",
-        "subnet_id",
-        "rds_security_group_id",
-        "rds_endpoint",
-        "rds_port",
-        "reason",
-        "hours",
-        "profile",
-        "break_glass",
-    ],
-    "status": ["action", "instance_id", "user_id"],
-    "extend": ["action", "instance_id", "user_id"],
-    "destroy": ["action", "instance_id", "user_id"],
-    "list": ["action", "user_id"],
+    name: sorted(model.model_fields)
+    for name, model in (
+        ("create", Create),
+        ("status", Status),
+        ("extend", Extend),
+        ("destroy", Destroy),
+        ("list", ListBastions),
+    )
 }
 
 

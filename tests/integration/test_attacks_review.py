@@ -19,8 +19,7 @@ import pytest
 
 import auto_terminate
 import handler
-from bastion_orchestrator.app import continuations
-from models import SlackJob
+from tests.support.doors import deliver, sealed, signed, via_slack
 from tests.support.iam_requests import (
     ACCOUNT,
     ADMIN_ARN,
@@ -34,7 +33,6 @@ from tests.support.slack_requests import function_url_event, slash_command
 
 pytestmark = pytest.mark.integration
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
 EC2_TAG_VALUE_MAX = 256
 DNS_NAME = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$"
@@ -49,32 +47,6 @@ def direct(ctx: Any, payload: Any) -> dict[str, Any]:
 def via_iam(ctx: Any, body: Any, **identity: Any) -> tuple[int, dict[str, Any]]:
     response = handler.lambda_handler(iam_event(body, **identity), ctx)
     return response["statusCode"], json.loads(response["body"])
-
-
-def signed(clock: Any, body: str) -> dict[str, Any]:
-    return function_url_event(body, secret=SECRET, timestamp=int(clock().timestamp()))
-
-
-def via_slack(ctx: Any, clock: Any, body: str) -> tuple[int, dict[str, Any]]:
-    response = handler.lambda_handler(signed(clock, body), ctx)
-    return response["statusCode"], json.loads(response["body"])
-
-
-def deliver(ctx: Any, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    results = [handler.lambda_handler(payload, ctx) for payload in queued]
-    queued.clear()
-    return results
-
-
-def sealed(clock: Any, secret: str = SECRET, **job: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "user_id": "U12345",
-        "username": "john.doe",
-        "action": {"action": "create", "user_id": "U12345", "username": "john.doe"},
-        "request_id": "0123456789abcdef0123456789abcdef",
-        **job,
-    }
-    return continuations.seal(SlackJob.model_validate(fields), secret, clock())
 
 
 def reset_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:

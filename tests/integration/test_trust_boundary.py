@@ -14,6 +14,7 @@ import pytest
 import handler
 from bastion_orchestrator.app import continuations
 from models import SlackJob
+from tests.support.doors import SECRET, deliver, sealed, via_slack
 from tests.support.iam_requests import (
     ADMIN_ARN,
     ADMIN_ID,
@@ -28,8 +29,6 @@ from tests.support.slack_requests import function_url_event, sign, slash_command
 
 pytestmark = pytest.mark.integration
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
-
 
 def direct(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return handler.lambda_handler(payload, ctx)
@@ -38,29 +37,6 @@ def direct(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
 def via_iam(ctx: Any, body: Any, **identity: Any) -> tuple[int, dict[str, Any]]:
     response = handler.lambda_handler(iam_event(body, **identity), ctx)
     return response["statusCode"], json.loads(response["body"])
-
-
-def via_slack(ctx: Any, clock: Any, body: str) -> tuple[int, dict[str, Any]]:
-    event = function_url_event(body, secret=SECRET, timestamp=int(clock().timestamp()))
-    response = handler.lambda_handler(event, ctx)
-    return response["statusCode"], json.loads(response["body"])
-
-
-def deliver(ctx: Any, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    results = [handler.lambda_handler(payload, ctx) for payload in queued]
-    queued.clear()
-    return results
-
-
-def sealed(clock: Any, secret: str = SECRET, **job: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "user_id": "U12345",
-        "username": "john.doe",
-        "action": {"action": "create", "user_id": "U12345", "username": "john.doe"},
-        "request_id": "0123456789abcdef0123456789abcdef",
-        **job,
-    }
-    return continuations.seal(SlackJob.model_validate(fields), secret, clock())
 
 
 # ------------------------------------------------------------------ impersonation

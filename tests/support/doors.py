@@ -1,0 +1,43 @@
+"""Requests through the doors as tests send them: signed Slack posts, queued continuations
+run as Lambda would, and continuations sealed with a chosen key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import handler
+from tests.support.slack_requests import function_url_event
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
+
+
+def signed(clock: Any, body: str) -> dict[str, Any]:
+    return function_url_event(body, secret=SECRET, timestamp=int(clock().timestamp()))
+
+
+def via_slack(ctx: Any, clock: Any, body: str) -> tuple[int, dict[str, Any]]:
+    response = handler.lambda_handler(signed(clock, body), ctx)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def deliver(ctx: Any, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the queued async invocations, as Lambda would (and empty the queue)."""
+    results = [handler.lambda_handler(payload, ctx) for payload in queued]
+    queued.clear()
+    return results
+
+
+def sealed(clock: Any, secret: str = SECRET, **job: Any) -> dict[str, Any]:
+    """A continuation for U12345's create (or ``job``'s fields), sealed with ``secret``."""
+    from bastion_orchestrator.app import continuations
+    from models import SlackJob
+
+    fields: dict[str, Any] = {
+        "user_id": "U12345",
+        "username": "john.doe",
+        "action": {"action": "create", "user_id": "U12345", "username": "john.doe"},
+        "request_id": "0123456789abcdef0123456789abcdef",
+        **job,
+    }
+    return continuations.seal(SlackJob.model_validate(fields), secret, clock())
