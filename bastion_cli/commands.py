@@ -14,12 +14,22 @@ from bastion_cli.aws import Aws
 from bastion_cli.bastion import Bastion, clock_time, describe_remaining
 from bastion_cli.config import Environment
 from bastion_cli.door import Door
-from bastion_cli.errors import Exit, UsageError
+from bastion_cli.errors import Exit, NotFound, UsageError
 from bastion_cli.ui import Ui
 
 
 def status(door: Door, ui: Ui, *, instance_id: str | None, as_json: bool) -> Exit:
-    answer = door.call("status", **_target(instance_id))
+    try:
+        answer = door.call("status", **_target(instance_id))
+    except NotFound as e:
+        if instance_id:
+            raise
+        env = door.env.name
+        raise NotFound(
+            f"You have no active bastion in {env}.",
+            f"`bastion connect {env}` creates one.",
+            code=e.code,
+        ) from e
     bastion = Bastion.from_answer(answer)
     exit_code = Exit.NOT_FOUND if bastion.gone else Exit.OK
     if as_json:

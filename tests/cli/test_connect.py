@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import PORT_FORWARD_DOCUMENT, RDS_ENDPOINT, SESSION_DOCUMENT, free_port
+from tests.cli.conftest import PORT_FORWARD_DOCUMENT, RDS_ENDPOINT, SESSION_DOCUMENT
+from tests.support.cli_runner import free_port
 from tests.support.function_url_standin import ALICE
 
 pytestmark = pytest.mark.integration
