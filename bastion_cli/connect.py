@@ -29,7 +29,6 @@ from bastion_cli.ui import Progress, Ui
 
 WARN_BEFORE_SECONDS: Final = 30 * 60  # the orchestrator's WARNING_MINUTES default
 STATUS_INTERVAL: Final = 60.0  # how often a connected CLI asks for the bastion's status
-SESSION_MINIMUM: Final = 60.0  # time left for the session's retries once the agent is online
 QUICK_EXIT: Final = 5.0  # a shell that fails sooner than this "closed at once"
 ENGINE_BY_PORT: Final = {5432: "postgres", 3306: "mysql"}
 AGENT_HINT: Final = (
@@ -62,9 +61,6 @@ class Deadline:
     def passed(self) -> bool:
         return self.left() <= 0
 
-    def at_least(self, seconds: float) -> None:
-        self.seconds = max(self.seconds, time.monotonic() - self.started + seconds)
-
 
 def connect(opts: Options, env: Environment, aws: Aws, ui: Ui) -> Exit:
     plugin = Plugin.find()  # before anything is launched
@@ -76,7 +72,6 @@ def connect(opts: Options, env: Environment, aws: Aws, ui: Ui) -> Exit:
         with ui.progress() as progress:
             bastion = create_or_reuse(door, opts, progress)
             bastion = wait_until_ready(door, bastion, progress, deadline)
-        deadline.at_least(SESSION_MINIMUM)
         if opts.shell:
             return open_shell(door, aws, plugin, bastion, deadline, ui=ui)
         forward = port_forward(bastion, env)

@@ -131,7 +131,8 @@ def _connect(
         argv[0] = "session-manager-plugin"
         print(f"\n  {BOLD}the tunnel command{RESET} (what the plugin stand-in was started with):")
         print(f"    {shlex.join(argv)}")
-        print(f"    {DIM}with AWS_SSM_START_SESSION_RESPONSE={json.dumps(start['response'])[:72]}…{RESET}")  # fmt: skip
+        response = json.dumps(start["response"])[:72]
+        print(f"    {DIM}with AWS_SSM_START_SESSION_RESPONSE={response}…{RESET}")
         request = json.loads(argv[5])
         check(
             request["DocumentName"] == PORT_FORWARD_DOCUMENT
@@ -150,7 +151,9 @@ def _connect(
         step("Ctrl-C")
         session.process.send_signal(signal.SIGINT)
         code = session.wait(30)
-        check(code == 0 and "SIGINT" in plugin.events(start["pid"]), "session closed cleanly, exit 0")
+        check(
+            code == 0 and "SIGINT" in plugin.events(start["pid"]), "session closed cleanly, exit 0"
+        )
     finally:
         session.kill()
 
@@ -182,7 +185,9 @@ def _documents() -> Iterator[None]:
     from bastion_orchestrator.app import wiring
 
     saved = {k: os.environ.get(k) for k in ("SESSION_DOCUMENT", "PORT_FORWARD_DOCUMENT")}
-    os.environ.update(SESSION_DOCUMENT=SESSION_DOCUMENT, PORT_FORWARD_DOCUMENT=PORT_FORWARD_DOCUMENT)
+    os.environ.update(
+        SESSION_DOCUMENT=SESSION_DOCUMENT, PORT_FORWARD_DOCUMENT=PORT_FORWARD_DOCUMENT
+    )
     wiring.reset()
     try:
         yield
@@ -205,7 +210,7 @@ def main() -> int:
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="demo",
-        AWS_SECRET_ACCESS_KEY="demo",  # noqa: S105 (the emulator's dummy key)
+        AWS_SECRET_ACCESS_KEY="demo",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_REGION="us-east-1",
         POWERTOOLS_LOG_LEVEL=os.environ.get("DEMO_LOG_LEVEL", "ERROR"),

@@ -47,8 +47,13 @@ def test_connect_opens_the_database_tunnel_and_ctrl_c_ends_it(cli, door, plugin,
     assert ("StartSession", request) in door.ssm_requests
 
     # and she sees progress, then a ready-to-paste client command for the tunnel
-    assert command.strip() == f'psql "host=localhost port={port} dbname=app user=alice sslmode=require"'  # fmt: skip
-    assert f"Tunnel open: localhost:{port} → {RDS_ENDPOINT}:5432 through {instance_id}" in session.out  # fmt: skip
+    assert (
+        command.strip()
+        == f'psql "host=localhost port={port} dbname=app user=alice sslmode=require"'
+    )
+    assert (
+        f"Tunnel open: localhost:{port} → {RDS_ENDPOINT}:5432 through {instance_id}" in session.out
+    )
     for phase in ("launched", "running", "agent online", "tunnel open"):
         assert phase in session.err
     # and the bastion is hers, with her reason
@@ -121,8 +126,9 @@ def test_shell_opens_the_logged_session_document(cli, door, plugin, deployment):
 def test_the_bastion_expiring_mid_session_is_warned_then_ends_the_session(
     cli, door, plugin, deployment, clock, lambda_context
 ):
-    import auto_terminate
     from datetime import datetime, timedelta
+
+    import auto_terminate
 
     session = cli.start("connect", "dev", "--local-port", str(free_port()))
     session.wait_for("psql")
@@ -137,7 +143,9 @@ def test_the_bastion_expiring_mid_session_is_warned_then_ends_the_session(
     # When the termination schedule fires, the CLI ends the session and says why
     clock.current = expires
     with door.lock:
-        auto_terminate.lambda_handler({"action": "terminate", "instance_id": instance_id}, lambda_context)  # fmt: skip
+        auto_terminate.lambda_handler(
+            {"action": "terminate", "instance_id": instance_id}, lambda_context
+        )
     assert session.wait(30) == 11
     assert "has ended" in session.err and "bastion connect dev" in session.err
     (start,) = plugin.starts()

@@ -117,8 +117,7 @@ class StandIn:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
 
     def start(self) -> StandIn:
         self._thread.start()
@@ -148,7 +147,7 @@ class StandIn:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 target = headers.get("x-amz-target", "")
                 service = "ssm" if target.startswith("AmazonSSM.") else "lambda"
-                status, answer, identity = standin.serve(self.path, headers, body, service)
+                status, answer, _ = standin.serve(self.path, headers, body, service)
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 content = "application/x-amz-json-1.1" if service == "ssm" else "application/json"
@@ -198,7 +197,9 @@ class StandIn:
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
 
-        def refuse(message: str, code: str = "InvalidSignatureException") -> Any:
+        Verdict = tuple[Identity | None, tuple[int, tuple[str, str]] | None]
+
+        def refuse(message: str, code: str = "InvalidSignatureException") -> Verdict:
             return None, (403, (code, message))
 
         fields = _authorization(headers.get("authorization", ""))
@@ -252,9 +253,9 @@ class StandIn:
     def _door_answer(
         self, headers: dict[str, str], body: bytes, identity: Identity
     ) -> tuple[int, dict[str, Any]]:
-        import handler
         from botocore.stub import Stubber
 
+        import handler
         from bastion_orchestrator.aws import clients
 
         event = iam_event(
@@ -276,9 +277,9 @@ class StandIn:
                     stub.add_response(
                         "describe_instance_information", {"InstanceInformationList": [info]}
                     )
-                    response = handler.lambda_handler(event, Context())
+                    response = handler.lambda_handler(event, Context())  # type: ignore[arg-type]
             else:
-                response = handler.lambda_handler(event, Context())
+                response = handler.lambda_handler(event, Context())  # type: ignore[arg-type]
         return int(response["statusCode"]), json.loads(response["body"])
 
     # ---------------------------------------------------------------- SSM
@@ -342,7 +343,7 @@ class StandIn:
                 "ssm",
                 region_name=REGION,
                 aws_access_key_id="stand-in",
-                aws_secret_access_key="stand-in",  # noqa: S106 (never leaves the process)
+                aws_secret_access_key="stand-in",
             )
             stub = Stubber(client)
             stub.activate()

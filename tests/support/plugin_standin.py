@@ -23,7 +23,7 @@ from typing import Any
 
 VERSION = "1.2.707.0"
 
-SCRIPT = r'''#!{python}
+SCRIPT = r"""#!{python}
 import json, os, signal, socket, sys, time
 
 HERE = {here!r}
@@ -53,11 +53,12 @@ count_path = os.path.join(HERE, "count")
 n = int(open(count_path).read()) if os.path.exists(count_path) else 0
 open(count_path, "w").write(str(n + 1))
 behaviour = plan[min(n, len(plan) - 1)]
-raw = os.environ.get(args[1], "") if args[1].startswith("AWS_SSM_START_SESSION_RESPONSE") else args[1]
+from_env = args[1].startswith("AWS_SSM_START_SESSION_RESPONSE")
+raw = os.environ.get(args[1], "") if from_env else args[1]
 response = json.loads(raw)
 request = json.loads(args[5])
 record(event="start", behaviour=behaviour, argv=args, response=response,
-       response_from_env=args[1] != raw)
+       response_from_env=from_env)
 session_id = response["SessionId"]
 stopping = []
 
@@ -88,7 +89,8 @@ listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     listener.bind(("127.0.0.1", port))
 except OSError as e:
-    say("Cannot perform start session: listen tcp 127.0.0.1:%d: bind: address already in use" % port)
+    say("Cannot perform start session: listen tcp 127.0.0.1:%d: "
+        "bind: address already in use" % port)
     record(event="exit", code=1)
     sys.exit(1)
 listener.listen(5)
@@ -109,7 +111,7 @@ say("")
 say("Exiting session with sessionId: %s." % session_id)
 record(event="exit", code=0)
 sys.exit(0)
-'''
+"""
 
 
 class PluginStandIn:
@@ -142,6 +144,4 @@ class PluginStandIn:
         return [r for r in self.records() if r["event"] == "start"]
 
     def events(self, pid: int) -> list[str]:
-        return [
-            r.get("signal", r["event"]) for r in self.records() if r["pid"] == pid
-        ]
+        return [r.get("signal", r["event"]) for r in self.records() if r["pid"] == pid]
