@@ -26,10 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -76,8 +75,8 @@ def _wall(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _median(runs: int, measure: Any) -> float:
-    return statistics.median(measure() for _ in range(runs))
+def _median(runs: int, measure: Callable[[], float]) -> float:
+    return float(statistics.median(measure() for _ in range(runs)))
 
 
 def _connect_runs(runs: int, online_after: int) -> tuple[str, float]:
