@@ -29,6 +29,7 @@ from bastion_cli.ui import Progress, Ui
 
 WARN_BEFORE_SECONDS: Final = 30 * 60  # the orchestrator's WARNING_MINUTES default
 STATUS_INTERVAL: Final = 60.0  # how often a connected CLI asks for the bastion's status
+NEW_INSTANCE_GRACE: Final = 15.0  # seconds a new bastion may be "not found" (EC2 consistency)
 QUICK_EXIT: Final = 5.0  # a shell that fails sooner than this "closed at once"
 ENGINE_BY_PORT: Final = {5432: "postgres", 3306: "mysql"}
 AGENT_HINT: Final = (
@@ -82,8 +83,11 @@ def connect(opts: Options, env: Environment, aws: Aws, ui: Ui) -> Exit:
         if bastion is None:
             raise
         raise interrupted(bastion, env) from None
-    show_ready(ui, env, bastion, forward, tunnel, verbose=opts.verbose)
-    return stay_connected(door, bastion, tunnel, ui)
+    try:
+        show_ready(ui, env, bastion, forward, tunnel, verbose=opts.verbose)
+        return stay_connected(door, bastion, tunnel, ui)
+    finally:
+        tunnel.stop()  # whatever ends this, the plugin (in its own process group) goes too
 
 
 # ------------------------------------------------------------------ the steps
@@ -110,7 +114,14 @@ def wait_until_ready(
     """Polls ``status`` until ``ready`` (the SSM agent is online)."""
     delays = iter((0.5, 1.0, 1.5, 2.0, 3.0))
     while True:
-        bastion = Bastion.from_answer(door.call("status", instance_id=bastion.instance_id))
+        try:
+            bastion = Bastion.from_answer(door.call("status", instance_id=bastion.instance_id))
+        except NotFound:
+            # EC2 reads are eventually consistent: a bastion just launched may not show yet.
+            if progress.elapsed > NEW_INSTANCE_GRACE or deadline.passed():
+                raise
+            time.sleep(1.0)
+            continue
         if bastion.gone:
             raise ended(bastion, door.env.name)
         if bastion.ready:
@@ -212,7 +223,7 @@ def open_shell(
             started = start_when_connected(aws, request, progress, deadline)
             progress.done(f"shell session {started.session_id} (`exit` ends it)")
         began = time.monotonic()
-        with Watch(door, bastion, ui, threading.Event()):
+        with Watch(door, bastion, ui, threading.Event(), raw_terminal=True):
             code = session.run_shell(plugin, aws, started)
         if code == 0 or time.monotonic() - began > QUICK_EXIT:
             return after_session(door, bastion)
@@ -281,8 +292,17 @@ class Watch:
     """Polls ``status`` while connected: warns 30 minutes before expiry (again after an
     extend moves it), and notices when the bastion is gone."""
 
-    def __init__(self, door: Door, bastion: Bastion, ui: Ui, wake: threading.Event) -> None:
+    def __init__(
+        self,
+        door: Door,
+        bastion: Bastion,
+        ui: Ui,
+        wake: threading.Event,
+        *,
+        raw_terminal: bool = False,  # a shell's terminal: lines need their carriage return
+    ) -> None:
         self.door, self.bastion, self.ui, self.wake = door, bastion, ui, wake
+        self.raw_terminal = raw_terminal
         self.interval = float(os.environ.get("BASTION_STATUS_INTERVAL") or STATUS_INTERVAL)
         self.ended: Bastion | None = None
         self._warned_for: object = None
@@ -321,11 +341,12 @@ class Watch:
         if left is None or left > WARN_BEFORE_SECONDS or bastion.expires_at == self._warned_for:
             return
         self._warned_for = bastion.expires_at
-        self.ui.warn(
+        text = (
             f"Bastion {bastion.instance_id} expires at {clock_time(bastion.expires_at)} "
             f"(in {describe_remaining(left)}); the session ends then. Extend it: "
             f"bastion extend {self.door.env.name}"
         )
+        self.ui.warn(f"\r\n{text}\r" if self.raw_terminal else text)
 
 
 def after_session(door: Door, bastion: Bastion) -> Exit:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from bastion_cli import __version__
 from bastion_cli.aws import Aws
 from bastion_cli.config import Environment, check_url
 from bastion_cli.errors import BY_CODE, CliError, Forbidden, PendingApproval, Unreachable
@@ -57,7 +58,7 @@ class Door:
         import urllib.error
         import urllib.request
 
-        headers = self._signed_headers(body)
+        headers = {**self._signed_headers(body), "User-Agent": f"bastion-cli/{__version__}"}
         request = urllib.request.Request(self.env.url, data=body, headers=headers, method="POST")  # noqa: S310 (check_url: https, or http to loopback)
         self.calls += 1
         try:

@@ -197,16 +197,10 @@ class Tunnel:
         cls, plugin: Plugin, aws: Aws, started: Started, wake: threading.Event | None = None
     ) -> Tunnel:
         argv, env = plugin_command(plugin, aws, started)
-        process = subprocess.Popen(  # noqa: S603 (the plugin found on PATH; our own arguments)
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # Ctrl-C comes to us; we stop the plugin cleanly
-        )
+        try:
+            process = _popen(argv, env)
+        except FileNotFoundError as e:
+            raise PluginMissing(f"{plugin.path} is gone.", plugin_install_hint()) from e
         tunnel = cls(process, started, aws.region, wake or threading.Event())
         threading.Thread(target=tunnel._read, daemon=True).start()
         return tunnel
@@ -253,6 +247,19 @@ class Tunnel:
             self.process.terminate()
         else:
             self.process.send_signal(signal.SIGINT)
+
+
+def _popen(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603 (the plugin found on PATH; our own arguments)
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,  # Ctrl-C comes to us; we stop the plugin cleanly
+    )
 
 
 def run_shell(plugin: Plugin, aws: Aws, started: Started) -> int:
