@@ -163,11 +163,11 @@ def _after(cli: Any, step: Callable[[str], None], check: Callable[[bool, str], N
     status = cli.run("status", "dev")
     _indent(status.stdout + status.stderr)
     check(status.returncode == 0 and "ready" in status.stdout, "still running until it expires")
-    step("bastion destroy dev; bastion status dev")
+    step("bastion destroy dev; bastion status dev --json")
     destroyed = cli.run("destroy", "dev")
     _indent(destroyed.stdout + destroyed.stderr)
-    gone = cli.run("status", "dev")
-    _indent(gone.stdout + gone.stderr)
+    gone = cli.run("status", "dev", "--json")
+    _indent(json.dumps(json.loads(gone.stdout)))
     check(
         destroyed.returncode == 0 and gone.returncode == 6,
         f"destroyed; status exits {gone.returncode} (no active bastion)",
