@@ -86,7 +86,10 @@ def test_a_boot_past_the_cap_powers_off_at_once(tmp_path):
 
 
 def test_without_systemds_timer_a_delayed_shutdown_still_ends_it_at_the_cap(tmp_path):
-    _, calls = boot(tmp_path, SPEC, SYSTEMCTL_FAILS="1")
+    # The cap from now, not from import: under a long parallel run minutes pass in between.
+    now = datetime.now(UTC).replace(microsecond=0)
+    spec = replace(SPEC, created_at=now, cap=now + timedelta(hours=12))
+    _, calls = boot(tmp_path, spec, SYSTEMCTL_FAILS="1")
     [shutdown] = [c for c in calls if c.startswith("shutdown")]
     minutes = int(re.fullmatch(r"shutdown -P \+(\d+)", shutdown).group(1))  # type: ignore[union-attr]
     assert abs(minutes - 12 * 60) <= 1
