@@ -25,6 +25,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+	$(PY) scripts/demo_cli.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -47,6 +48,7 @@ test: lint tf-check
 # The Lambda-like layout needs a Python 3.12 (LAMBDA_PYTHON, PATH or pyenv), as `package` does.
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov dist build .mypy_cache .ruff_cache .pytest_cache
