@@ -1,8 +1,12 @@
 """The moto example applied once per test session, shared by every module of this directory.
 
-Under pytest-xdist each worker is a session of its own: with ``--dist loadfile`` a worker that
-runs any of these modules applies once; with ``--dist loadgroup`` they are all one group
-(``xdist_group("terraform")``, added below), so one worker applies once for the whole run.
+Under pytest-xdist each worker is a session of its own: with ``--dist loadfile`` (what
+``make test`` uses) a worker that runs any of these modules applies once, so ``-n 2`` applies
+at most twice however many modules share the stack. One apply for the whole run would need
+one worker for every module here (``--dist loadgroup`` with an ``xdist_group`` mark), but
+pytest-xdist 3.8 groups by rewriting ``item._nodeid``, which pytest 9 no longer reads, so the
+mark is silently ignored; and one moto server shared by two workers would let one worker's
+sweeps terminate the other's bastions.
 """
 
 from __future__ import annotations
@@ -12,12 +16,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.terraform import stack
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("terraform") is not None:
-            item.add_marker(pytest.mark.xdist_group("terraform"))
 
 
 @pytest.fixture(scope="session")
