@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv demo test lint unit integration bench clean package tf-check tf-test
+.PHONY: help venv demo test lint unit integration bench clean package tf-check tf-test tf-cloudsplaining
 
 help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
@@ -14,6 +14,7 @@ help:
 	@echo "make package  - build dist/bastion-orchestrator.zip for Lambda (arm64, 3.12 bytecode)"
 	@echo "make tf-check - terraform fmt/validate (module + examples) + checkov, offline"
 	@echo "make tf-test  - apply the module to a local moto server and run the handlers"
+	@echo "make tf-cloudsplaining - cloudsplaining over the roles of the module applied to moto, offline"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +39,11 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest -m integration -q
 
-# Two workers (the build machine has two cores), one test file per worker at a time: the
-# terraform files apply the module once per file (module-scoped fixtures). xdist hands out the
-# files with the most tests first; with the measured per-file times that is within 1% of the
-# best two-worker split (see the README's "Measured").
-test: lint tf-check
-	$(PY) -m pytest -q -n 2 --dist loadfile
+# Two workers (the build machine has two cores), one test file per worker at a time; the
+# terraform files share one apply per worker (session fixture). tf-cloudsplaining runs its
+# scan on its own; the suite run skips that one file.
+test: lint tf-check tf-cloudsplaining
+	$(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/terraform/test_cloudsplaining.py
 
 # The Lambda-like layout needs a Python 3.12 (LAMBDA_PYTHON, PATH or pyenv), as `package` does.
 bench: $(STAMP)
@@ -51,7 +51,8 @@ bench: $(STAMP)
 	$(PY) scripts/bench_cli.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov dist build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-checkov .venv-cloudsplaining dist build .mypy_cache .ruff_cache .pytest_cache
 
-# Terraform, packaging and checkov targets live in mk/terraform.mk (package, tf-check).
+# Terraform, packaging, checkov and cloudsplaining targets live in mk/terraform.mk (package,
+# tf-check, tf-cloudsplaining).
 -include mk/*.mk

@@ -21,14 +21,29 @@ locals {
 
   ec2_via_service = "ec2.${local.region}.${local.dns_suffix}"
 
-  al2023_parameter_arn = "arn:${local.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*"
-
   # Tags that say "this bastion belongs to this deployment": every destructive action needs them.
   scope_tags = {
     ManagedBy   = local.managed_by
     Project     = var.project_name
     Environment = var.environment
   }
+
+  # Snapshots have no account in their ARN.
+  snapshot_arns = "arn:${local.partition}:ec2:${local.region}::snapshot/*"
+
+  # Every tag key the code may put on a forensic snapshot (bastion_orchestrator/aws/ec2.py,
+  # Ec2Snapshots.take); the owner and reason keys only when the bastion had them.
+  snapshot_tag_keys = [
+    "ManagedBy",
+    "Project",
+    "Environment",
+    "RequestedByUserId",
+    "RequestedBy",
+    "Reason",
+    "Cause",
+    "SourceInstanceId",
+    "CreatedAt",
+  ]
 
   # Tags the orchestrator and auto-terminator may never rewrite on an existing bastion.
   scope_tag_keys = keys(local.scope_tags)
@@ -73,10 +88,19 @@ data "aws_iam_policy_document" "lambda_common" {
     resources = [aws_sqs_queue.lambda_dlq.arn]
   }
 
+  # The module key reaches the functions only through the services that use it for them: the
+  # dead-letter queue (SQS) and the idempotency table (DynamoDB). Never a direct Decrypt, so a
+  # function cannot open what the key protects elsewhere (session data keys, transcripts).
   statement {
-    sid       = "ModuleKeyForQueueTableAndEnvironment"
+    sid       = "ModuleKeyThroughQueueAndTableOnly"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.${local.dns_suffix}", "dynamodb.${local.region}.${local.dns_suffix}"]
+    }
   }
 
   statement {
@@ -100,6 +124,103 @@ data "aws_iam_policy_document" "lambda_common" {
     }
   }
 
+
+  # Forensic snapshots (snapshot_on_terminate): of this deployment's bastion volumes only, each
+  # snapshot tagged as this deployment's when it is created (TagSpecifications, so there is no
+  # moment it exists untagged), with no tag keys but the ones the code writes; deleted only
+  # when tagged as ours.
+  dynamic "statement" {
+    for_each = var.snapshot_on_terminate ? [1] : []
+    content {
+      sid       = "SnapshotOnlyThisDeploymentsBastionVolumes"
+      actions   = ["ec2:CreateSnapshot"]
+      resources = ["${local.ec2_arn_prefix}:volume/*"]
+
+      dynamic "condition" {
+        for_each = local.scope_tags
+        content {
+          test     = "StringEquals"
+          variable = "ec2:ResourceTag/${condition.key}"
+          values   = [condition.value]
+        }
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.snapshot_on_terminate ? [1] : []
+    content {
+      sid       = "SnapshotsTaggedAsOursWhenCreated"
+      actions   = ["ec2:CreateSnapshot"]
+      resources = [local.snapshot_arns]
+
+      dynamic "condition" {
+        for_each = local.scope_tags
+        content {
+          test     = "StringEquals"
+          variable = "aws:RequestTag/${condition.key}"
+          values   = [condition.value]
+        }
+      }
+
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = local.snapshot_tag_keys
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.snapshot_on_terminate ? [1] : []
+    content {
+      sid       = "TagSnapshotsOnlyWhenCreatingThem"
+      actions   = ["ec2:CreateTags"]
+      resources = [local.snapshot_arns]
+
+      condition {
+        test     = "StringEquals"
+        variable = "ec2:CreateAction"
+        values   = ["CreateSnapshot"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.snapshot_on_terminate ? [1] : []
+    content {
+      sid       = "DescribeSnapshotsHasNoResourceScope"
+      actions   = ["ec2:DescribeSnapshots"]
+      resources = ["*"] # Describe action without resource-level permissions.
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.snapshot_on_terminate ? [1] : []
+    content {
+      sid       = "DeleteOnlyThisDeploymentsSnapshots"
+      actions   = ["ec2:DeleteSnapshot"]
+      resources = [local.snapshot_arns]
+
+      dynamic "condition" {
+        for_each = local.scope_tags
+        content {
+          test     = "StringEquals"
+          variable = "ec2:ResourceTag/${condition.key}"
+          values   = [condition.value]
+        }
+      }
+    }
+  }
+
+  # The code only ever adds or overwrites tags. A DeleteTags that names no keys strips every
+  # tag (and the tag conditions above with them), so it is denied outright, whatever keys.
+  statement {
+    sid       = "NeverDeleteTags"
+    effect    = "Deny"
+    actions   = ["ec2:DeleteTags"]
+    resources = ["*"]
+  }
 
   dynamic "statement" {
     for_each = var.slack_secret_arn == null ? [] : [1]
@@ -198,6 +319,20 @@ data "aws_iam_policy_document" "orchestrator" {
       values   = ["required"]
     }
 
+    # IMDS answers only the instance itself (no container or forwarded hop reaches it) and
+    # does not expose the bastion's tags (owner, reason) to whatever runs on it.
+    condition {
+      test     = "NumericEquals"
+      variable = "ec2:MetadataHttpPutResponseHopLimit"
+      values   = ["1"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:InstanceMetadataTags"
+      values   = ["disabled"]
+    }
+
     condition {
       test     = "ArnEquals"
       variable = "ec2:InstanceProfile"
@@ -287,22 +422,12 @@ data "aws_iam_policy_document" "orchestrator" {
     }
   }
 
+  # Exactly one image: ami_id, or the AL2023 arm64 release the public parameter named at plan
+  # time (main.tf explains why IAM cannot express "the AL2023 arm64 family").
   statement {
-    sid     = "RunInstancesImage"
-    actions = ["ec2:RunInstances"]
-    resources = var.ami_id == null ? ["arn:${local.partition}:ec2:${local.region}::image/*"] : [
-      "arn:${local.partition}:ec2:${local.region}::image/${var.ami_id}",
-    ]
-
-    dynamic "condition" {
-      # Without a pinned AMI: only Amazon-owned images (the AL2023 public parameter's).
-      for_each = var.ami_id == null ? [1] : []
-      content {
-        test     = "StringEquals"
-        variable = "ec2:Owner"
-        values   = ["amazon"]
-      }
-    }
+    sid       = "RunInstancesOnlyThePinnedImage"
+    actions   = ["ec2:RunInstances"]
+    resources = ["arn:${local.partition}:ec2:${local.region}::image/${local.ami_id}"]
   }
 
   statement {
@@ -318,12 +443,6 @@ data "aws_iam_policy_document" "orchestrator" {
       variable = "ec2:CreateAction"
       values   = ["RunInstances"]
     }
-  }
-
-  statement {
-    sid       = "LatestAmazonLinux2023Parameter"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = [local.al2023_parameter_arn]
   }
 
   statement {
@@ -374,7 +493,19 @@ data "aws_iam_policy_document" "orchestrator" {
     resources = [local.orchestrator_arn, "${local.orchestrator_arn}:*"]
   }
 
-  # Powertools idempotency of the Slack jobs and the per-user launch slots.
+  # "Why isn't my bastion ready?": read-only checks made only when one is slow to come online
+  # (instance profile, HTTPS egress, SSM endpoints or a NAT gateway). No resource scope exists.
+  statement {
+    sid = "ReadinessDiagnosisHasNoResourceScope"
+    actions = [
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeVpcEndpoints",
+      "ec2:DescribeNatGateways",
+    ]
+    resources = ["*"]
+  }
+
+  # Powertools idempotency of the Slack jobs, the per-user launch slots, approval requests.
   dynamic "statement" {
     for_each = var.create_idempotency_table ? [1] : []
     content {
@@ -420,6 +551,23 @@ data "aws_iam_policy_document" "auto_terminate" {
     resources = ["${aws_cloudwatch_log_group.auto_terminate.arn}:*"]
   }
 
+  # The sweep also finds bastions by the module's instance profile (DescribeInstances filtered
+  # on iam-instance-profile.arn), so a bastion someone stripped of its tags still dies at its
+  # cap: it may be terminated without our tags when it carries the module's profile, which
+  # the module gives to bastions only (tag_protection_policy_json keeps everyone but the
+  # orchestrator from passing the bastion role).
+  statement {
+    sid       = "TerminateBastionsByTheModulesInstanceProfile"
+    actions   = ["ec2:TerminateInstances"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:InstanceProfile"
+      values   = [aws_iam_instance_profile.bastion.arn]
+    }
+  }
+
   statement {
     sid       = "CleanUpPerBastionSchedulesOnlyNeverTheSweep"
     actions   = ["scheduler:DeleteSchedule"]
@@ -444,6 +592,17 @@ data "aws_iam_policy_document" "auto_terminate" {
     content {
       sid       = "ReleaseUserSlotsOnly"
       actions   = ["dynamodb:DeleteItem"]
+      resources = [aws_dynamodb_table.idempotency[0].arn]
+    }
+  }
+
+  # The sweep expires approval requests nobody answered in time (a scan of pending ones, then
+  # one conditional update each, and the requester's pointer is dropped).
+  dynamic "statement" {
+    for_each = var.create_idempotency_table && var.approval_required ? [1] : []
+    content {
+      sid       = "ExpireUnansweredApprovalRequests"
+      actions   = ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.idempotency[0].arn]
     }
   }
@@ -550,40 +709,200 @@ resource "aws_iam_role" "bastion" {
   tags                 = local.tags
 }
 
-resource "aws_iam_role_policy_attachment" "bastion_ssm_core" {
-  role       = aws_iam_role.bastion.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+locals {
+  session_log_group_arn   = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.session_log_group}"
+  session_logs_bucket_arn = "arn:${local.partition}:s3:::${local.session_logs_bucket}"
+  s3_via_service          = "s3.${local.region}.${local.dns_suffix}"
+
+  # The encryption context the SSM agent decrypts a session's data key with (the client that
+  # started the session generated it with the same one).
+  session_key_context = {
+    "kms:EncryptionContext:aws:ssm:SessionId" = ["*"]
+    "kms:EncryptionContext:aws:ssm:TargetId"  = ["i-*"]
+  }
+
+  # S3 encrypts transcripts with the module key on the uploader's behalf: the context is the
+  # bucket (bucket keys) or the object.
+  transcript_key_context = [local.session_logs_bucket_arn, "${local.session_logs_bucket_arn}/${local.session_logs_prefix}/*"]
 }
 
-# The SSM agent on the bastion itself streams shell sessions to the log group and decrypts
-# the session key (shell and port-forward sessions): needed only when a session document of
-# this module is in use.
-data "aws_iam_policy_document" "bastion_session_logging" {
+# What the SSM agent needs for Session Manager and session logging, and nothing else. This is
+# AWS's "minimal Session Manager permissions" instance profile (Systems Manager user guide,
+# "Create a custom IAM role for Session Manager") plus the logging it describes:
+#   - ssm:UpdateInstanceInformation: the agent's heartbeat (PingStatus Online, `ready`);
+#   - ssmmessages:Create/Open Control/Data Channel: the session channels themselves;
+#   - writing to the session log group (and checking it is encrypted), decrypting the
+#     session's data key, putting transcripts into the S3 bucket.
+# Deliberately not granted (AmazonSSMManagedInstanceCore had them all):
+#   - ec2messages:*: Run Command's channel ("required to send and receive commands", AWS's
+#     reference on ec2messages and ssmmessages); sessions use ssmmessages only, and nothing
+#     should run on a bastion that its user did not type into a logged session;
+#   - ssm:GetDocument, ssm:DescribeDocument, ssm:ListAssociations, ssm:ListInstanceAssociations,
+#     ssm:UpdateInstanceAssociationStatus, ssm:PutInventory, ssm:PutComplianceItems,
+#     ssm:PutConfigurePackageResult, ssm:DescribeAssociation, ssm:GetManifest: State Manager,
+#     Inventory, Distributor and Run Command, none of which a bastion uses; a session's
+#     preferences reach the agent inside the session's own start message;
+#   - ssm:GetParameter(s) on "*": every parameter of the account, SecureStrings on the
+#     default key included, for anyone root on a bastion (ssm-user has sudo).
+data "aws_iam_policy_document" "bastion_instance" {
   statement {
-    sid       = "StreamSessionsToTheSessionLogGroup"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.session_log_group}:*"]
+    sid       = "AgentHeartbeat"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["${local.ec2_arn_prefix}:instance/*"]
   }
 
   statement {
-    sid       = "AgentChecksTheLogGroupIsEncrypted"
-    actions   = ["logs:DescribeLogGroups"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    sid = "SessionChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"] # ssmmessages has no resource-level permissions.
   }
 
-  statement {
-    sid       = "SessionDataKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
+  # Transcripts: new streams and new events in the session log group only. No
+  # DeleteLogStream, DeleteLogGroup, PutRetentionPolicy or DeleteRetentionPolicy: a session
+  # user cannot delete a transcript or shorten its life, and CloudWatch Logs has no API that
+  # edits an event once written. They can append (events, streams) to this group.
+  dynamic "statement" {
+    for_each = local.session_logging ? [1] : []
+    content {
+      sid       = "AppendToTheSessionLogGroupOnly"
+      actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      resources = ["${local.session_log_group_arn}:*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.session_logging ? [1] : []
+    content {
+      sid       = "AgentChecksTheLogGroupIsEncrypted"
+      actions   = ["logs:DescribeLogGroups"]
+      resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  # The agent decrypts the data key of a session on this bastion (shell and port forward),
+  # with the context Session Manager binds it to. Never a plain Decrypt of what the module
+  # key protects elsewhere (queues, table, logs): those carry other contexts.
+  dynamic "statement" {
+    for_each = local.session_key_in_use ? [1] : []
+    content {
+      sid       = "SessionDataKeysOnly"
+      actions   = ["kms:Decrypt"]
+      resources = [aws_kms_key.this.arn]
+
+      dynamic "condition" {
+        for_each = local.session_key_context
+        content {
+          test     = "StringLike"
+          variable = condition.key
+          values   = condition.value
+        }
+      }
+    }
+  }
+
+  # Transcripts to S3: a new object under the prefix (an overwrite becomes a new version; the
+  # role can neither read, delete nor expire objects, nor change the bucket).
+  dynamic "statement" {
+    for_each = local.session_logs_s3 ? [1] : []
+    content {
+      sid       = "PutTranscriptsUnderThePrefixOnly"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.session_logs_bucket_arn}/${local.session_logs_prefix}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.session_logs_s3 ? [1] : []
+    content {
+      sid       = "AgentChecksTheBucketIsEncrypted"
+      actions   = ["s3:GetEncryptionConfiguration"]
+      resources = [local.session_logs_bucket_arn]
+    }
+  }
+
+  # S3 asks KMS for the transcript's data key on the uploader's behalf (Decrypt as well for a
+  # multipart upload): only through S3 and only for this bucket.
+  dynamic "statement" {
+    for_each = local.session_logs_s3 ? [1] : []
+    content {
+      sid       = "TranscriptKeysThroughS3Only"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [aws_kms_key.this.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.s3_via_service]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:s3:arn"
+        values   = local.transcript_key_context
+      }
+    }
+  }
+
+  # The credentials work only on the bastion they were issued to. Every instance-role
+  # credential carries the instance's VPC and primary private IP (aws:Ec2InstanceSourceVpc,
+  # aws:Ec2InstanceSourcePrivateIPv4); a request through a VPC endpoint carries the VPC and
+  # address it came from (aws:SourceVpc, aws:VpcSourceIp). AWS's documented pattern compares
+  # the two. Requests that reach AWS without an endpoint (from a laptop, another network, a
+  # NAT) carry neither aws:SourceVpc nor aws:VpcSourceIp, so the comparison fails and they are
+  # denied: hence the module's own endpoints, and instance_credentials_nat_cidrs for bastions
+  # that reach AWS through a NAT (aws:SourceIp is then the NAT's address). Calls AWS services
+  # make on the role's behalf (S3 asking KMS for a transcript's key) are exempt
+  # (aws:ViaAWSService).
+  dynamic "statement" {
+    for_each = var.bind_instance_credentials_to_vpc ? {
+      DenyOutsideTheInstancesVpc      = { key = "aws:Ec2InstanceSourceVpc", variable = "$${aws:SourceVpc}" }
+      DenyFromAnyOtherAddressInTheVpc = { key = "aws:Ec2InstanceSourcePrivateIPv4", variable = "$${aws:VpcSourceIp}" }
+    } : {}
+    content {
+      sid       = statement.key
+      effect    = "Deny"
+      actions   = ["*"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringNotEquals"
+        variable = statement.value.key
+        values   = [statement.value.variable]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "ec2:SourceInstanceARN"
+        values   = ["false"]
+      }
+
+      condition {
+        test     = "BoolIfExists"
+        variable = "aws:ViaAWSService"
+        values   = ["false"]
+      }
+
+      dynamic "condition" {
+        for_each = length(var.instance_credentials_nat_cidrs) > 0 ? [1] : []
+        content {
+          test     = "NotIpAddressIfExists"
+          variable = "aws:SourceIp"
+          values   = var.instance_credentials_nat_cidrs
+        }
+      }
+    }
   }
 }
 
-resource "aws_iam_role_policy" "bastion_session_logging" {
-  count = local.session_key_in_use ? 1 : 0
-
-  name   = "session-logging"
+resource "aws_iam_role_policy" "bastion_instance" {
+  name   = "session-manager-only"
   role   = aws_iam_role.bastion.id
-  policy = data.aws_iam_policy_document.bastion_session_logging.json
+  policy = data.aws_iam_policy_document.bastion_instance.json
 }
 
 resource "aws_iam_instance_profile" "bastion" {
@@ -596,12 +915,40 @@ resource "aws_iam_instance_profile" "bastion" {
 # For platform teams: keep everyone else's hands off the bastions' ownership tags
 ###############################################################################
 
+locals {
+  # Everything of a bastion whose tags are state: the instance, its volume, its snapshots.
+  bastion_taggable_arns = [
+    "arn:${local.partition}:ec2:*:*:instance/*",
+    "arn:${local.partition}:ec2:*:*:volume/*",
+    "arn:${local.partition}:ec2:*:*:snapshot/*",
+  ]
+  module_function_role_arns = [aws_iam_role.orchestrator.arn, aws_iam_role.auto_terminate.arn]
+}
+
 data "aws_iam_policy_document" "tag_protection" {
+  # Nobody strips a bastion's tags, whatever keys are named. A DeleteTags that names no keys
+  # deletes them all, and then the request has no aws:TagKeys: a ForAnyValue condition on it
+  # is false and such a Deny never applies. So no tag-key condition here at all (the module's
+  # own roles never delete tags either).
+  statement {
+    sid       = "NobodyDeletesBastionTags"
+    effect    = "Deny"
+    actions   = ["ec2:DeleteTags"]
+    resources = local.bastion_taggable_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/ManagedBy"
+      values   = [local.managed_by]
+    }
+  }
+
+  # CreateTags always names its keys (Tags is required), so aws:TagKeys is present here.
   statement {
     sid       = "OnlyTheOrchestratorRolesRewriteBastionOwnershipTags"
     effect    = "Deny"
-    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
-    resources = ["arn:${local.partition}:ec2:*:*:instance/*"]
+    actions   = ["ec2:CreateTags"]
+    resources = local.bastion_taggable_arns
 
     condition {
       test     = "StringEquals"
@@ -618,15 +965,17 @@ data "aws_iam_policy_document" "tag_protection" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.orchestrator.arn, aws_iam_role.auto_terminate.arn]
+      values   = local.module_function_role_arns
     }
   }
 
+  # Forging a bastion, its volume or its evidence: anything created or tagged
+  # ManagedBy=bastion-orchestrator by anyone else.
   statement {
-    sid       = "OnlyTheOrchestratorLaunchesBastions"
+    sid       = "OnlyTheOrchestratorRolesCreateBastionsAndEvidence"
     effect    = "Deny"
-    actions   = ["ec2:RunInstances", "ec2:CreateTags"]
-    resources = ["arn:${local.partition}:ec2:*:*:instance/*"]
+    actions   = ["ec2:RunInstances", "ec2:CreateTags", "ec2:CreateSnapshot"]
+    resources = local.bastion_taggable_arns
 
     condition {
       test     = "StringEquals"
@@ -637,7 +986,22 @@ data "aws_iam_policy_document" "tag_protection" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.orchestrator.arn, aws_iam_role.auto_terminate.arn]
+      values   = local.module_function_role_arns
+    }
+  }
+
+  # The sweep terminates whatever carries the module's instance profile past its cap, tags or
+  # not: nobody but the orchestrator may hand the bastion role to an instance.
+  statement {
+    sid       = "OnlyTheOrchestratorPassesTheBastionRole"
+    effect    = "Deny"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.bastion.arn]
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.orchestrator.arn]
     }
   }
 }

@@ -2,6 +2,21 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
+# The bastion image when ami_id is null: the Amazon Linux 2023 arm64 release that AWS's public
+# parameter names when Terraform plans. It is pinned twice, in AMI_ID and in the orchestrator's
+# RunInstances statement, because IAM cannot say "the AL2023 arm64 family": the image resource
+# of RunInstances offers only ec2:ImageID, ec2:Owner, ec2:ImageType, ec2:Public,
+# ec2:RootDeviceType and resource tags, and ec2:Owner = amazon admits every image Amazon
+# publishes (Windows, AL2, GPU and marketplace-adjacent images alike). Leaving AMI_ID unset and
+# letting the code read the parameter at launch would break every launch the day AWS publishes
+# a new release, until the next apply. Trade-off: bastions run the release of the last apply;
+# a plan shows AMI_ID changing when AWS moves the parameter (apply regularly, e.g. from CI).
+data "aws_ssm_parameter" "al2023_arm64" {
+  count = var.ami_id == null ? 1 : 0
+
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+}
+
 locals {
   name       = "${var.project_name}-${var.environment}"
   partition  = data.aws_partition.current.partition
@@ -28,6 +43,9 @@ locals {
   orchestrator_log_group   = "/aws/lambda/${local.orchestrator_function_name}"
   auto_terminate_log_group = "/aws/lambda/${local.auto_terminate_function_name}"
   session_log_group        = "/aws/ssm/${local.name}-bastion-sessions"
+
+  # The one image the orchestrator may launch (see data.aws_ssm_parameter.al2023_arm64).
+  ami_id = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.al2023_arm64[0].insecure_value
 
   tags = merge(var.tags, {
     Project     = var.project_name
@@ -57,8 +75,14 @@ locals {
       WARNING_MINUTES              = tostring(var.warning_minutes)
       MAX_BASTIONS_PER_USER        = tostring(var.max_bastions_per_user)
       POWERTOOLS_METRICS_NAMESPACE = var.powertools_metrics_namespace
+      AMI_ID                       = local.ami_id
+      BOOT_PROFILES                = join(",", var.boot_profiles)
+      SNAPSHOT_ON_TERMINATE        = tostring(var.snapshot_on_terminate)
+      SNAPSHOT_RETENTION_DAYS      = tostring(var.snapshot_retention_days)
     },
-    var.ami_id == null ? {} : { AMI_ID = var.ami_id },
+    # The operator's script travels base64-encoded: the code decodes it into a file, never
+    # into the user data's own text.
+    var.boot_script == null ? {} : { BOOT_SCRIPT = base64encode(var.boot_script) },
     var.rds_endpoint == null ? {} : { RDS_ENDPOINT = var.rds_endpoint },
     length(var.admin_user_ids) == 0 ? {} : { ADMIN_USER_IDS = join(",", var.admin_user_ids) },
     length(var.allowed_user_ids) == 0 ? {} : { ALLOWED_USER_IDS = join(",", var.allowed_user_ids) },
@@ -67,6 +91,13 @@ locals {
     var.slack_secret_arn == null ? {} : { SLACK_SECRET_ARN = var.slack_secret_arn },
     var.slack_channel == null ? {} : { SLACK_CHANNEL = var.slack_channel },
     length(var.admin_principal_arns) == 0 ? {} : { ADMIN_PRINCIPAL_ARNS = join(",", var.admin_principal_arns) },
+    var.approval_required ? {
+      APPROVAL_REQUIRED        = "true"
+      APPROVER_USER_IDS        = join(",", var.approver_user_ids)
+      APPROVAL_CHANNEL         = var.approval_channel
+      APPROVAL_TIMEOUT_MINUTES = tostring(var.approval_timeout_minutes)
+    } : {},
+    { BREAK_GLASS_HOURS = tostring(var.break_glass_hours) },
     # The logged documents named in connection_instructions (and the only ones
     # bastion_user_policy_json allows); unset, the code names the AWS defaults.
     var.create_session_document ? { SESSION_DOCUMENT = local.session_document_name } : {},

@@ -34,7 +34,7 @@ output "scheduler_role_arn" {
 }
 
 output "bastion_role_arn" {
-  description = "Instance role of the bastions (AmazonSSMManagedInstanceCore)."
+  description = "Instance role of the bastions: Session Manager's agent calls and session logging only, usable from the bastion itself (VPC-bound)."
   value       = aws_iam_role.bastion.arn
 }
 
@@ -76,6 +76,16 @@ output "auto_terminate_log_group_name" {
 output "session_log_group_name" {
   description = "CloudWatch log group of recorded shell sessions; null when no session document is managed."
   value       = local.session_logging ? aws_cloudwatch_log_group.sessions[0].name : null
+}
+
+output "session_logs_bucket_name" {
+  description = "S3 bucket the shell-session transcripts are also uploaded to (under `sessions/`); null when session_logs_to_s3 is false or no session document is managed."
+  value       = local.session_logs_s3 ? aws_s3_bucket.session_logs[0].id : null
+}
+
+output "bastion_ami_id" {
+  description = "The one image the orchestrator may launch (AMI_ID): ami_id, or the Amazon Linux 2023 arm64 release the public SSM parameter named at the last apply."
+  value       = local.ami_id
 }
 
 output "session_document_name" {

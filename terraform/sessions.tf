@@ -11,13 +11,24 @@ locals {
   # The module's documents carry kmsKeyId: the bastion's agent then decrypts session keys.
   session_key_in_use = local.session_logging || local.create_port_forward_document
 
+  # Transcripts to S3 as well (an upload at the end of each session, beside CloudWatch's live
+  # stream): only where a logged shell document exists to name the bucket.
+  session_logs_s3     = var.session_logs_to_s3 && local.session_logging
+  session_logs_prefix = "sessions"
+  # Globally unique and predictable: <project>-<env> (at most 30) + account + region, at most 62.
+  session_logs_bucket = "${local.name}-ssm-${local.account_id}-${local.region}"
+
+  # SSM sessions start a shell without a login, so PAM never shows the MOTD the bastion wrote
+  # at boot (owner, reason, expiry, how to extend, the database forward): show it here.
+  session_shell_profile = "cat /etc/motd.d/30-bastion 2>/dev/null; cd ~"
+
   session_preferences = jsonencode({
     schemaVersion = "1.0"
     description   = "Session Manager preferences for ${local.name} bastions"
     sessionType   = "Standard_Stream"
     inputs = {
-      s3BucketName                = ""
-      s3KeyPrefix                 = ""
+      s3BucketName                = local.session_logs_s3 ? aws_s3_bucket.session_logs[0].id : ""
+      s3KeyPrefix                 = local.session_logs_s3 ? local.session_logs_prefix : ""
       s3EncryptionEnabled         = true
       cloudWatchLogGroupName      = local.session_log_group
       cloudWatchEncryptionEnabled = true
@@ -28,7 +39,7 @@ locals {
       idleSessionTimeout          = tostring(var.idle_session_timeout_minutes)
       maxSessionDuration          = tostring(var.max_session_duration_minutes)
       shellProfile = {
-        linux   = ""
+        linux   = local.session_shell_profile
         windows = ""
       }
     }
@@ -44,6 +55,179 @@ resource "aws_cloudwatch_log_group" "sessions" {
   tags              = local.tags
 }
 
+###############################################################################
+# Session Manager: transcripts to S3 as well (session_logs_to_s3)
+###############################################################################
+
+# The agent uploads each shell session's transcript when it ends, as the bastion's instance
+# role, which may only PutObject under `sessions/` (and use the module key through S3 for it).
+# It cannot read, delete or expire objects, nor change the bucket: an overwrite by a session
+# user becomes a new version, and the original stays until the lifecycle expires it.
+resource "aws_s3_bucket" "session_logs" {
+  #checkov:skip=CKV_AWS_18:Server access logs would need a second bucket in every deployment; the writes are the agent's PutObject calls, which CloudTrail data events record where the account enables them.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account (a destination bucket and key in another region); the CloudWatch log group keeps a second copy of every transcript in the meantime.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes new transcripts as events; event notifications would only add a topic or queue to secure.
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket        = local.session_logs_bucket
+  force_destroy = false
+  tags          = local.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.session_logs[0].id
+
+  # ACLs off: the account owns every transcript whoever uploaded it.
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket                  = aws_s3_bucket.session_logs[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.session_logs[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# The agent refuses to upload (s3EncryptionEnabled) unless the bucket encrypts by default.
+resource "aws_s3_bucket_server_side_encryption_configuration" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.session_logs[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.this.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.session_logs[0].id
+
+  rule {
+    id     = "expire-transcripts"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      days = var.session_logs_s3_retention_days
+    }
+
+    # An overwritten transcript (a new version over the agent's) keeps its original as long.
+    noncurrent_version_expiration {
+      noncurrent_days = var.session_logs_s3_retention_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  rule {
+    id     = "remove-expired-delete-markers"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.session_logs]
+}
+
+data "aws_iam_policy_document" "session_logs_bucket" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.session_logs[0].arn, "${aws_s3_bucket.session_logs[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "Tls12OrNewer"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.session_logs[0].arn, "${aws_s3_bucket.session_logs[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+
+  # Belt and braces beside the instance role's own policy: whatever else a bastion's role is
+  # ever given, it writes new transcripts and nothing else here.
+  statement {
+    sid         = "BastionsOnlyAddTranscripts"
+    effect      = "Deny"
+    not_actions = ["s3:PutObject", "s3:GetEncryptionConfiguration"]
+    resources   = [aws_s3_bucket.session_logs[0].arn, "${aws_s3_bucket.session_logs[0].arn}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.bastion.arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "session_logs" {
+  count = local.session_logs_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.session_logs[0].id
+  policy = data.aws_iam_policy_document.session_logs_bucket[0].json
+
+  depends_on = [aws_s3_bucket_public_access_block.session_logs]
+}
+
 # Project-specific preferences: `aws ssm start-session --target i-... --document-name <this>`.
 resource "aws_ssm_document" "session" {
   count = var.create_session_document ? 1 : 0
@@ -54,7 +238,11 @@ resource "aws_ssm_document" "session" {
   content         = local.session_preferences
   tags            = local.tags
 
-  depends_on = [aws_cloudwatch_log_group.sessions]
+  depends_on = [
+    aws_cloudwatch_log_group.sessions,
+    aws_s3_bucket_server_side_encryption_configuration.session_logs,
+    aws_s3_bucket_policy.session_logs,
+  ]
 }
 
 # The account+region-wide default preferences (what a plain `start-session` uses). Opt-in.
@@ -67,7 +255,11 @@ resource "aws_ssm_document" "session_manager_run_shell" {
   content         = local.session_preferences
   tags            = local.tags
 
-  depends_on = [aws_cloudwatch_log_group.sessions]
+  depends_on = [
+    aws_cloudwatch_log_group.sessions,
+    aws_s3_bucket_server_side_encryption_configuration.session_logs,
+    aws_s3_bucket_policy.session_logs,
+  ]
 }
 
 ###############################################################################

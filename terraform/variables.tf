@@ -94,8 +94,8 @@ variable "orchestrator_memory_size" {
 
 variable "orchestrator_timeout" {
   type        = number
-  description = "Timeout (seconds) of the orchestrator function. Slack's 3-second answer is made early; the slow work runs in an asynchronous self-invocation bounded by this timeout."
-  default     = 60
+  description = "Timeout (seconds) of the orchestrator function. Slack's 3-second answer is made early; the slow work runs in an asynchronous self-invocation bounded by this timeout, which also bounds how long a Slack create waits to say \"ready\" (up to 3 minutes)."
+  default     = 240
   nullable    = false
 
   validation {
@@ -166,13 +166,13 @@ variable "async_max_retry_attempts" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Retention of the functions' and the sessions' CloudWatch log groups."
+  description = "Retention of the functions' and the sessions' CloudWatch log groups: at least 90 days (0: never expire)."
   default     = 365
   nullable    = false
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of CloudWatch Logs' allowed values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+    condition     = contains([0, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be at least 90: the seeds promise HIPAA-minded customers 90 days of function and session logs. Use one of CloudWatch Logs' values from 90 up (90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), or 0 to never expire."
   }
 }
 
@@ -218,7 +218,7 @@ variable "instance_type" {
 
 variable "ami_id" {
   type        = string
-  description = "Bastion image (AMI_ID). null: the latest Amazon Linux 2023 arm64 from the public SSM parameter, resolved at launch."
+  description = "Bastion image (AMI_ID); RunInstances is allowed with exactly this image. null: the Amazon Linux 2023 arm64 image that the public SSM parameter /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 names when Terraform plans, pinned in AMI_ID and in IAM (re-apply to move to a newer release)."
   default     = null
   nullable    = true
 
@@ -393,7 +393,7 @@ variable "rds_port" {
 
 variable "create_vpc_endpoints" {
   type        = bool
-  description = "Create interface endpoints for ssm, ssmmessages and ec2messages (with their own security group) so bastions reach SSM without a NAT. Turn off when the VPC already has them; then allow HTTPS egress with https_egress_cidr_blocks / https_egress_prefix_list_ids."
+  description = "Create the interface endpoints the bastions need (ssm and ssmmessages; logs when shell sessions are logged; kms when a module session document encrypts sessions; s3 with session_logs_to_s3), with their own security group and endpoint policies that serve only this deployment's bastions, so bastions reach AWS without a NAT. Turn off when the VPC already has them; then allow HTTPS egress with https_egress_cidr_blocks / https_egress_prefix_list_ids."
   default     = true
   nullable    = false
 }
@@ -572,5 +572,149 @@ variable "max_session_duration_minutes" {
   validation {
     condition     = var.max_session_duration_minutes >= 1 && var.max_session_duration_minutes <= 1440 && floor(var.max_session_duration_minutes) == var.max_session_duration_minutes
     error_message = "max_session_duration_minutes must be a whole number between 1 and 1440."
+  }
+}
+
+###############################################################################
+# The bastion host: boot, credentials, evidence
+###############################################################################
+
+variable "boot_profiles" {
+  type        = list(string)
+  description = "Boot profiles a create may name (BOOT_PROFILES); the first is the default. minimal: the dead-man switch and the MOTD; db-clients: also psql, mysql and redis clients from the distribution's repositories."
+  default     = ["minimal"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.boot_profiles) >= 1 && length(distinct(var.boot_profiles)) == length(var.boot_profiles) && alltrue([for p in var.boot_profiles : contains(["minimal", "db-clients"], p)])
+    error_message = "boot_profiles must name at least one of minimal, db-clients, each once (the first is the default)."
+  }
+}
+
+variable "boot_script" {
+  type        = string
+  description = "The operator's own shell script, run as root at boot after the built-in profiles (BOOT_SCRIPT, passed base64-encoded). At most 2048 characters (2048 bytes of UTF-8), so the functions' environment stays under Lambda's 4 KB. null: none."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.boot_script == null || try(length(var.boot_script) <= 2048 && length(base64encode(var.boot_script)) <= 2732, false)
+    error_message = "boot_script must be at most 2048 characters (and 2048 bytes of UTF-8): the functions' environment, which carries it base64-encoded, must stay under Lambda's 4 KB."
+  }
+}
+
+variable "snapshot_on_terminate" {
+  type        = bool
+  description = "Snapshot a bastion's root volume before any termination (SNAPSHOT_ON_TERMINATE), tagged with owner, reason and cause; the sweep deletes them after snapshot_retention_days. Both functions may then create snapshots of this deployment's volumes only, tagged as this deployment's at creation, and delete only those."
+  default     = false
+  nullable    = false
+}
+
+variable "snapshot_retention_days" {
+  type        = number
+  description = "Days a forensic snapshot is kept before the sweep deletes it (SNAPSHOT_RETENTION_DAYS)."
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.snapshot_retention_days >= 1 && var.snapshot_retention_days <= 3650 && floor(var.snapshot_retention_days) == var.snapshot_retention_days
+    error_message = "snapshot_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "bind_instance_credentials_to_vpc" {
+  type        = bool
+  description = "Deny every call made with a bastion's instance-role credentials unless it comes from that bastion through a VPC endpoint of its own VPC (aws:Ec2InstanceSourceVpc = aws:SourceVpc, aws:Ec2InstanceSourcePrivateIPv4 = aws:VpcSourceIp), or from instance_credentials_nat_cidrs. Turn off only when the bastions reach SSM through endpoints in another VPC (a shared hub) or through a NAT whose addresses you cannot list."
+  default     = true
+  nullable    = false
+}
+
+variable "instance_credentials_nat_cidrs" {
+  type        = list(string)
+  description = "Public IPv4 CIDRs of the NAT gateways the bastions reach AWS through when they use no VPC endpoint (create_vpc_endpoints = false, no endpoints in the VPC): calls from them (aws:SourceIp) are exempt from the VPC binding, since AWS sees no VPC on that path. Anything else behind the same NAT is then as good as the bastion."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.instance_credentials_nat_cidrs : can(cidrhost(c, 0))])
+    error_message = "instance_credentials_nat_cidrs must hold IPv4 CIDR blocks (the NAT gateways' public addresses, e.g. 203.0.113.10/32)."
+  }
+}
+
+variable "session_logs_to_s3" {
+  type        = bool
+  description = "Also stream shell-session transcripts to an S3 bucket the module creates (KMS with the module key, versioned, TLS-only, public access blocked, bucket-owner-enforced, expired after session_logs_s3_retention_days), beside the CloudWatch log group. The bastions may only put objects under its `sessions/` prefix."
+  default     = false
+  nullable    = false
+}
+
+variable "session_logs_s3_retention_days" {
+  type        = number
+  description = "Days transcripts (and any overwritten versions of them) are kept in the S3 bucket: at least 90."
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = var.session_logs_s3_retention_days >= 90 && var.session_logs_s3_retention_days <= 3653 && floor(var.session_logs_s3_retention_days) == var.session_logs_s3_retention_days
+    error_message = "session_logs_s3_retention_days must be a whole number from 90 (the seeds promise HIPAA-minded customers 90 days of session logs) to 3653."
+  }
+}
+
+variable "approval_required" {
+  type        = bool
+  description = "Approvals (APPROVAL_REQUIRED): a create from anyone but an approver waits until another person approves it in approval_channel. Needs approver_user_ids, approval_channel and create_idempotency_table (requests live in that table)."
+  default     = false
+  nullable    = false
+
+  validation {
+    condition     = !var.approval_required || (length(var.approver_user_ids) > 0 && var.approval_channel != null)
+    error_message = "approval_required needs approver_user_ids and approval_channel."
+  }
+}
+
+variable "approver_user_ids" {
+  type        = list(string)
+  description = "Slack user ids who may approve or deny requests (APPROVER_USER_IDS). Nobody approves their own request."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.approver_user_ids : can(regex("^[A-Za-z0-9_.@-]{1,64}$", id))])
+    error_message = "approver_user_ids must be Slack user ids (1-64 letters, digits or _.@-)."
+  }
+}
+
+variable "approval_channel" {
+  type        = string
+  description = "Slack channel (id or #name) where approval requests and break-glass launches are posted (APPROVAL_CHANNEL), through the app's bot token."
+  default     = null
+
+  validation {
+    condition     = var.approval_channel == null || can(regex("^[#A-Za-z0-9_.-]{1,80}$", var.approval_channel))
+    error_message = "approval_channel must be a channel id or #name."
+  }
+}
+
+variable "approval_timeout_minutes" {
+  type        = number
+  description = "How long an approval request waits before it expires, launching nothing (APPROVAL_TIMEOUT_MINUTES). The 15-minute sweep expires it."
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.approval_timeout_minutes >= 1 && var.approval_timeout_minutes <= 1440
+    error_message = "approval_timeout_minutes must be between 1 and 1440."
+  }
+}
+
+variable "break_glass_hours" {
+  type        = number
+  description = "The lifetime of a break-glass bastion (BREAK_GLASS_HOURS): created at once without approval, with a reason, announced in approval_channel."
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.break_glass_hours > 0 && var.break_glass_hours <= 24
+    error_message = "break_glass_hours must be more than 0 and at most 24."
   }
 }

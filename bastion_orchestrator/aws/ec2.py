@@ -40,7 +40,7 @@ _REJECTED: Final = {
     "UnauthorizedOperation",
 }
 NOT_FOUND_RETRY_DELAYS: Final = (0.2, 0.5, 1.0)
-_SSM_ENDPOINTS: Final = ("ssm", "ssmmessages", "ec2messages")
+_SSM_ENDPOINTS: Final = ("ssm", "ssmmessages")  # agent 3.3.40+ needs no ec2messages
 ROOT_DEVICE: Final = "/dev/xvda"
 ROOT_GIB: Final = 8
 # 200 instances a page keeps a sweep's peak memory near 15 MB however large the fleet is

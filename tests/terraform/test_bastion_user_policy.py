@@ -24,14 +24,11 @@ from typing import Any
 
 import pytest
 
+from tests.terraform import stack
 from tests.terraform import test_iam_coverage as iam
-from tests.terraform import test_module_apply as applied
 
 pytestmark = pytest.mark.terraform
 
-# The module applied once for this file (module scope, the fixtures of test_module_apply).
-moto_endpoint = applied.moto_endpoint
-deployed = applied.deployed
 
 Statements = list[dict[str, Any]]
 
@@ -75,7 +72,7 @@ class Developer:
 
 
 @pytest.fixture(scope="module")
-def developer(deployed: applied.Deployed) -> Developer:
+def developer(deployed: stack.Deployed) -> Developer:
     iam_client = deployed.client("iam")
     role = iam_client.get_role(RoleName=deployed.outputs["developer_role_name"])["Role"]
     env = deployed.environment("orchestrator_function_name")
@@ -469,7 +466,7 @@ def test_the_refusals_above_are_the_policys_doing(developer: Developer) -> None:
 
 
 # ------------------------------------------------------------------- the orchestrator side
-def _data_source(deployed: applied.Deployed, type_: str, name: str) -> dict[str, Any]:
+def _data_source(deployed: stack.Deployed, type_: str, name: str) -> dict[str, Any]:
     for resource in deployed.state["resources"]:
         if resource["mode"] == "data" and resource["type"] == type_ and resource["name"] == name:
             return dict(resource["instances"][0]["attributes"])
@@ -477,7 +474,7 @@ def _data_source(deployed: applied.Deployed, type_: str, name: str) -> dict[str,
 
 
 def test_the_orchestrator_may_launch_with_the_new_owner_tags(
-    deployed: applied.Deployed, developer: Developer
+    deployed: stack.Deployed, developer: Developer
 ) -> None:
     # Given a launch with every tag of the contract, the IAM door's and Slack's owners included
     env = developer.env
@@ -507,10 +504,14 @@ def test_the_orchestrator_may_launch_with_the_new_owner_tags(
     statements = iam._policies_of(iam_client, role)
     profile = f"arn:aws:iam::{developer.account.account_id}:instance-profile/"
     params = {
-        "ImageId": "ami-0123456789abcdef0",
+        "ImageId": env["AMI_ID"],
         "InstanceType": env["INSTANCE_TYPE"],
         "IamInstanceProfile": {"Arn": profile + env["IAM_INSTANCE_PROFILE"]},
-        "MetadataOptions": {"HttpTokens": "required"},
+        "MetadataOptions": {
+            "HttpTokens": "required",
+            "HttpPutResponseHopLimit": 1,
+            "InstanceMetadataTags": "disabled",
+        },
         "NetworkInterfaces": [
             {
                 "SubnetId": env["SUBNET_ID"],
@@ -536,7 +537,7 @@ def test_the_orchestrator_may_launch_with_the_new_owner_tags(
     # When its requests are evaluated against the orchestrator's role
     refused = [
         n.describe()
-        for n in iam._run_instances_needs(params, account, public_ami=True)
+        for n in iam._run_instances_needs(params, account)
         if not iam._allows(statements, n)[0]
     ]
     # Then every one is allowed (no tag-key allow-list leaves the new owner tags out)
@@ -545,7 +546,7 @@ def test_the_orchestrator_may_launch_with_the_new_owner_tags(
 
 @pytest.mark.parametrize("key", ["RequestedByUserId", "RequestedByArn", "RequestedByEmail"])
 def test_nobody_but_the_module_roles_may_rewrite_an_owner_tag(
-    deployed: applied.Deployed, developer: Developer, key: str
+    deployed: stack.Deployed, developer: Developer, key: str
 ) -> None:
     # Given the tag protection policy (an SCP or boundary) over an allow-everything policy
     protection = json.loads(

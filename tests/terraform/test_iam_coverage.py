@@ -1,11 +1,11 @@
 """The module's IAM and the code cannot drift apart.
 
-The module is applied to a local moto server (the fixtures of ``test_module_apply``), then
-every action of the real handlers runs with the environment Terraform gave each function:
-create, status, extend (with a fired schedule to re-create), list, destroy (twice) on the
-orchestrator; warn, terminate, sweep on the auto-terminator. AMI_ID is unset, so the default
-image is read from the public SSM parameter; SLACK_SECRET_ARN points at the example's
-secret, so the notifier reads it. Every botocore call made meanwhile is recorded, the
+The module is applied to a local moto server (once per session, ``tests/terraform/conftest.py``),
+then every action of the real handlers runs with the environment Terraform gave each function:
+create, status, extend (with a fired schedule to re-create), list, destroy (twice, with a
+forensic snapshot) on the orchestrator; warn, terminate, sweep on the auto-terminator. AMI_ID
+is the image Terraform pinned from the public SSM parameter; SLACK_SECRET_ARN points at the
+example's secret, so the notifier reads it. Every botocore call made meanwhile is recorded, the
 Powertools parameter providers' own clients included (``BaseClient._make_api_call`` is
 wrapped, so no client escapes).
 
@@ -16,8 +16,9 @@ policies moto holds for each function's role:
 
 - every action is allowed by some Allow statement (Action wildcards, case-insensitive);
 - every request is allowed with its resource ARN and the condition keys the request carries
-  (request tags, resource tags read just before the call, instance type, IMDS tokens,
-  encryption, passed-to service...): a small evaluator of the operators the module uses;
+  (request tags, resource tags and instance profiles read just before the call, instance
+  type, IMDS options, encryption, passed-to service...): a small evaluator of the operators
+  the module uses;
 - no Allow statement grants a destructive action on ``Resource: "*"`` without a tag condition.
 
 moto evaluates no IAM; this is the static check the style guide asks for, fed by real calls.
@@ -26,6 +27,7 @@ moto evaluates no IAM; this is the static check the style guide asks for, fed by
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import json
 import re
 import threading
@@ -37,19 +39,24 @@ from typing import Any
 
 import pytest
 
-from tests.terraform import test_module_apply as applied
+from tests.terraform import stack
 
 pytestmark = pytest.mark.terraform
 
-# The module applied once for this file (module scope, the fixtures of test_module_apply).
-moto_endpoint = applied.moto_endpoint
-deployed = applied.deployed
 
-DESTRUCTIVE = ("ec2:TerminateInstances", "ec2:CreateTags", "ec2:DeleteTags", "scheduler:Delete*")
+DESTRUCTIVE = (
+    "ec2:TerminateInstances",
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+    "ec2:DeleteSnapshot",
+    "scheduler:Delete*",
+)
 # Operations whose IAM action has another name.
 ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
-# Calls that act on existing instances: their tags are read just before, for ResourceTag keys.
+# Calls that act on existing EC2 resources: what IAM conditions on (their tags, an instance's
+# profile) is read just before, for the ResourceTag and InstanceProfile keys.
 TAGGED_INSTANCE_CALLS = {"TerminateInstances", "CreateTags", "DeleteTags"}
+RESOURCE_CALLS = TAGGED_INSTANCE_CALLS | {"CreateSnapshot", "DeleteSnapshot"}
 
 
 # --------------------------------------------------------------------------- recording
@@ -58,13 +65,24 @@ class Call:
     service: str  # the IAM prefix (botocore signing name)
     operation: str
     params: dict[str, Any]
-    instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Per resource id (i-, vol-, snap-): its condition keys as IAM would see them.
+    resource_context: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _resource_ids(api_params: dict[str, Any]) -> list[str]:
+    ids = [
+        *api_params.get("InstanceIds", []),
+        *api_params.get("Resources", []),
+        *([api_params["VolumeId"]] if "VolumeId" in api_params else []),
+        *([api_params["SnapshotId"]] if "SnapshotId" in api_params else []),
+    ]
+    return [str(i) for i in ids if str(i).startswith(("i-", "vol-", "snap-"))]
 
 
 class Recorder:
     """Wraps ``BaseClient._make_api_call``: every client of this process, whoever built it."""
 
-    def __init__(self, tag_lookup: Callable[[list[str]], dict[str, dict[str, str]]]) -> None:
+    def __init__(self, tag_lookup: Callable[[list[str]], dict[str, dict[str, Any]]]) -> None:
         self.calls: list[Call] = []
         self._lookup = tag_lookup
         self._active = False
@@ -90,18 +108,10 @@ class Recorder:
                     operation_name,
                     json.loads(json.dumps(api_params, default=str)),
                 )
-                if call.service == "ec2" and operation_name in TAGGED_INSTANCE_CALLS:
-                    ids = [
-                        i
-                        for i in [
-                            *api_params.get("InstanceIds", []),
-                            *api_params.get("Resources", []),
-                        ]
-                        if str(i).startswith("i-")
-                    ]
+                if call.service == "ec2" and operation_name in RESOURCE_CALLS:
                     recorder._busy.on = True
                     try:
-                        call.instance_tags = recorder._lookup(ids)
+                        call.resource_context = recorder._lookup(_resource_ids(api_params))
                     finally:
                         recorder._busy.on = False
                 recorder.calls.append(call)
@@ -175,25 +185,35 @@ class Account:
     def ec2(self, resource: str) -> str:
         return f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:{resource}"
 
+    def ec2_arn(self, resource_id: str) -> str:
+        """The ARN of an EC2 resource by its id (snapshots and images have no account)."""
+        kind = {"i": "instance", "vol": "volume", "snap": "snapshot", "ami": "image"}[
+            resource_id.split("-", 1)[0]
+        ]
+        if kind in {"snapshot", "image"}:
+            return f"arn:{self.partition}:ec2:{self.region}::{kind}/{resource_id}"
+        return self.ec2(f"{kind}/{resource_id}")
 
-def needs_of(call: Call, account: Account, ami_from_public_parameter: bool) -> list[Need]:
+
+def needs_of(call: Call, account: Account) -> list[Need]:
     op, p, a = call.operation, call.params, account
     action = ACTION_NAMES.get((call.service, op), f"{call.service}:{op}")
     why = f"{call.service}.{op}"
     if call.service == "ec2" and op == "RunInstances":
-        return _run_instances_needs(p, a, ami_from_public_parameter)
+        return _run_instances_needs(p, a)
     if call.service == "ec2" and op in TAGGED_INSTANCE_CALLS:
         ids = p.get("InstanceIds") or p.get("Resources") or []
         extra = _request_tags(p.get("Tags", [])) if op != "TerminateInstances" else {}
         return [
-            Need(
-                action,
-                a.ec2(f"instance/{i}"),
-                _ctx(r=_resource_tags(call.instance_tags.get(i, {})), q=extra),
-                why,
-            )
+            Need(action, a.ec2_arn(i), _ctx(r=call.resource_context.get(i, {}), q=extra), why)
             for i in ids
         ]
+    if call.service == "ec2" and op == "CreateSnapshot":
+        return _create_snapshot_needs(p, a, call.resource_context.get(p["VolumeId"], {}))
+    if call.service == "ec2" and op == "DeleteSnapshot":
+        snapshot = p["SnapshotId"]
+        tags = call.resource_context.get(snapshot, {})
+        return [Need(action, a.ec2_arn(snapshot), _ctx(r=tags), why)]
     if call.service == "ec2" and op.startswith("Describe"):
         return [Need(action, "*", (), why)]
     if call.service == "scheduler":
@@ -237,7 +257,7 @@ def _parameter_arn(name: str, a: Account) -> str:
     return f"arn:{a.partition}:ssm:{a.region}:{owner}:parameter/{name.lstrip('/')}"
 
 
-def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> list[Need]:
+def _run_instances_needs(p: dict[str, Any], a: Account) -> list[Need]:
     why = "ec2.RunInstances"
     tags = {s["ResourceType"]: s.get("Tags", []) for s in p.get("TagSpecifications", [])}
     nics = p.get("NetworkInterfaces", [])
@@ -265,6 +285,8 @@ def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> lis
                 c={
                     "ec2:InstanceType": p.get("InstanceType"),
                     "ec2:MetadataHttpTokens": metadata.get("HttpTokens"),
+                    "ec2:MetadataHttpPutResponseHopLimit": metadata.get("HttpPutResponseHopLimit"),
+                    "ec2:InstanceMetadataTags": metadata.get("InstanceMetadataTags"),
                     "ec2:InstanceProfile": profile_arn,
                     "ec2:RootDeviceType": "ebs",
                 },
@@ -302,9 +324,8 @@ def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> lis
         ),
         Need(
             "ec2:RunInstances",
-            f"arn:{a.partition}:ec2:{a.region}::image/{p['ImageId']}",
-            # Without AMI_ID the image is the public AL2023 parameter's: Amazon's own.
-            _ctx(c={"ec2:Owner": "amazon" if public_ami else None}),
+            a.ec2_arn(p["ImageId"]),
+            _ctx(c={"ec2:ImageID": p["ImageId"]}),
             why + " image",
         ),
     ]
@@ -325,6 +346,33 @@ def _run_instances_needs(p: dict[str, Any], a: Account, public_ami: bool) -> lis
                 a.instance_profile_role(profile_arn),
                 _ctx(c={"iam:PassedToService": "ec2.amazonaws.com"}),
                 f"{why} IamInstanceProfile",
+            )
+        )
+    return needs
+
+
+def _create_snapshot_needs(p: dict[str, Any], a: Account, volume: dict[str, Any]) -> list[Need]:
+    """CreateSnapshot is authorised on the volume and on the new snapshot; its
+    TagSpecifications add a CreateTags on the snapshot with ec2:CreateAction."""
+    why = "ec2.CreateSnapshot"
+    tags = [
+        t
+        for spec in p.get("TagSpecifications", [])
+        if spec.get("ResourceType") == "snapshot"
+        for t in spec.get("Tags", [])
+    ]
+    snapshot = f"arn:{a.partition}:ec2:{a.region}::snapshot/*"
+    needs = [
+        Need("ec2:CreateSnapshot", a.ec2_arn(p["VolumeId"]), _ctx(r=volume), why + " volume"),
+        Need("ec2:CreateSnapshot", snapshot, _ctx(t=_request_tags(tags)), why + " snapshot"),
+    ]
+    if tags:
+        needs.append(
+            Need(
+                "ec2:CreateTags",
+                snapshot,
+                _ctx(t=_request_tags(tags), c={"ec2:CreateAction": "CreateSnapshot"}),
+                why + " TagSpecifications",
             )
         )
     return needs
@@ -387,11 +435,23 @@ _BASE_OPS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "ArnNotEquals": (fnmatch.fnmatchcase, True),
     "ArnNotLike": (fnmatch.fnmatchcase, True),
     "Bool": (lambda v, p: v.lower() == p.lower(), False),
+    "NumericEquals": (lambda v, p: float(v) == float(p), False),
+    "NumericNotEquals": (lambda v, p: float(v) == float(p), True),
+    "NumericLessThan": (lambda v, p: float(v) < float(p), False),
+    "NumericLessThanEquals": (lambda v, p: float(v) <= float(p), False),
+    "NumericGreaterThan": (lambda v, p: float(v) > float(p), False),
+    "NumericGreaterThanEquals": (lambda v, p: float(v) >= float(p), False),
+    "IpAddress": (lambda v, p: ipaddress.ip_address(v) in ipaddress.ip_network(p), False),
+    "NotIpAddress": (lambda v, p: ipaddress.ip_address(v) in ipaddress.ip_network(p), True),
 }
 
 
 def _condition_holds(operator: str, key: str, wanted: list[str], ctx: dict[str, list[str]]) -> bool:
     qualifier, _, op = operator.rpartition(":")
+    if op == "Null":
+        # "true": the key must be absent; "false": present.
+        absent = key.lower() not in ctx
+        return any(absent == (str(w).lower() == "true") for w in wanted)
     if_exists = op.endswith("IfExists")
     op = op.removesuffix("IfExists")
     if op not in _BASE_OPS:
@@ -462,6 +522,32 @@ def _allows(statements: list[dict[str, Any]], need: Need) -> tuple[bool, list[st
     return allowed, near
 
 
+def describe_resources(ec2: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The condition keys EC2 authorises existing resources with: their tags (both prefixes),
+    an instance's profile, a volume's encryption."""
+
+    def tagged(tags: list[dict[str, str]]) -> dict[str, Any]:
+        return _resource_tags({t["Key"]: t["Value"] for t in tags})
+
+    out: dict[str, dict[str, Any]] = {}
+    instances = [i for i in ids if i.startswith("i-")]
+    if instances:
+        for reservation in ec2.describe_instances(InstanceIds=instances)["Reservations"]:
+            for i in reservation["Instances"]:
+                out[i["InstanceId"]] = tagged(i.get("Tags", [])) | {
+                    "ec2:InstanceProfile": (i.get("IamInstanceProfile") or {}).get("Arn")
+                }
+    volumes = [v for v in ids if v.startswith("vol-")]
+    if volumes:
+        for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]:
+            out[v["VolumeId"]] = tagged(v.get("Tags", [])) | {"ec2:Encrypted": v["Encrypted"]}
+    snapshots = [s for s in ids if s.startswith("snap-")]
+    if snapshots:
+        for snap in ec2.describe_snapshots(SnapshotIds=snapshots)["Snapshots"]:
+            out[snap["SnapshotId"]] = tagged(snap.get("Tags", []))
+    return out
+
+
 # ---------------------------------------------------------------------- fixtures
 @dataclass
 class Exercised:
@@ -473,10 +559,9 @@ class Exercised:
     function_arns: dict[str, str]
 
     def needs(self, function: str) -> list[Need]:
-        public_ami = "AMI_ID" not in self.env[function]
         seen: dict[Need, None] = {}
         for call in self.calls[function]:
-            for need in needs_of(call, self.account, public_ami):
+            for need in needs_of(call, self.account):
                 seen.setdefault(need, None)
         return list(seen)
 
@@ -503,7 +588,7 @@ def _policies_of(iam: Any, role_arn: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def exercised(deployed: applied.Deployed) -> Iterator[Exercised]:
+def exercised(deployed: stack.Deployed) -> Iterator[Exercised]:
     """The whole lifecycle, once for every test of this file."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         # As test_module_apply's deployed_env: dummy credentials, the moto server's endpoint
@@ -511,8 +596,8 @@ def exercised(deployed: applied.Deployed) -> Iterator[Exercised]:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        monkeypatch.setenv("AWS_DEFAULT_REGION", applied.REGION)
-        monkeypatch.setenv("AWS_REGION", applied.REGION)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", stack.REGION)
+        monkeypatch.setenv("AWS_REGION", stack.REGION)
         env = {
             "orchestrator": deployed.environment("orchestrator_function_name"),
             "auto_terminate": deployed.environment("auto_terminate_function_name"),
@@ -526,7 +611,7 @@ def exercised(deployed: applied.Deployed) -> Iterator[Exercised]:
 
 
 def _exercise(
-    deployed: applied.Deployed, env: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    deployed: stack.Deployed, env: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> Exercised:
     from botocore.stub import Stubber
 
@@ -563,20 +648,13 @@ def _exercise(
         found = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return str(found[0]["Arn"]) if found else f"(instance profile {name} has no role)"
 
-    def instance_tags(ids: list[str]) -> dict[str, dict[str, str]]:
-        if not ids:
-            return {}
-        reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
-        return {
-            i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
-            for r in reservations
-            for i in r["Instances"]
-        }
+    def resource_context(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return describe_resources(ec2, ids)
 
     account = Account(partition, region, account_id, profile_role)
     calls: dict[str, list[Call]] = {"orchestrator": [], "auto_terminate": []}
     responses: dict[str, dict[str, Any]] = {}
-    recorder = Recorder(instance_tags)
+    recorder = Recorder(resource_context)
     group = env["orchestrator"]["SCHEDULE_GROUP"]
     prefix = f"{env['orchestrator']['PROJECT_NAME']}-{env['orchestrator']['ENVIRONMENT']}-"
 
@@ -594,13 +672,13 @@ def _exercise(
         responses[name] = response
         return response
 
-    assert "AMI_ID" not in env["orchestrator"], "the public SSM parameter read must happen"
+    assert env["orchestrator"]["SNAPSHOT_ON_TERMINATE"] == "true", "destroy must snapshot"
     assert env["auto_terminate"].get("SLACK_SECRET_ARN"), "the Slack secret read must happen"
 
     with recorder.installed():
         try:
             # Given the orchestrator's deployed environment
-            applied._use(env["orchestrator"], monkeypatch)
+            stack.use(env["orchestrator"], monkeypatch)
 
             # moto has no DescribeInstanceInformation: answer that one operation only, so the
             # image parameter read (Powertools, on the same SSM client) still reaches moto.
@@ -646,7 +724,7 @@ def _exercise(
             recorder.calls = []
 
             # When every auto-terminator event runs, in its own deployed environment
-            applied._use(env["auto_terminate"], monkeypatch)
+            stack.use(env["auto_terminate"], monkeypatch)
             expiry = parse_iso(warned["expires_at"])
             assert expiry is not None
             warn_at = expiry - timedelta(minutes=20)
@@ -661,7 +739,7 @@ def _exercise(
                 "already_gone"
             }
             # Idle reaping (IDLE_MINUTES): U3's bastion has an open session, U4's never had one
-            applied._use({**env["auto_terminate"], "IDLE_MINUTES": "15"}, monkeypatch)
+            stack.use({**env["auto_terminate"], "IDLE_MINUTES": "15"}, monkeypatch)
             sessions = Stubber(clients.ssm())
             sessions.add_response(
                 "describe_sessions",
@@ -678,7 +756,7 @@ def _exercise(
                 idle["instance_id"]: "terminated",
                 swept["instance_id"]: "running",
             }, reaped
-            applied._use(env["auto_terminate"], monkeypatch)
+            stack.use(env["auto_terminate"], monkeypatch)
 
             late = parse_iso(swept["expires_at"])
             assert late is not None
@@ -718,8 +796,9 @@ def test_every_action_the_code_calls_is_allowed_for_its_function(exercised: Exer
                 "scheduler:CreateSchedule",
                 "scheduler:UpdateSchedule",
                 "scheduler:DeleteSchedule",
-                "ssm:GetParameter",
                 "ssm:DescribeInstanceInformation",
+                # a forensic snapshot before each destroy (SNAPSHOT_ON_TERMINATE=true)
+                "ec2:CreateSnapshot",
                 # per-user launch slots (IDEMPOTENCY_TABLE is set by the module)
                 "dynamodb:PutItem",
                 "dynamodb:GetItem",
@@ -871,7 +950,7 @@ def test_run_instances_network_interface_needs_the_modules_subnet_and_no_public_
 
 
 def test_scheduler_role_trusts_only_this_accounts_schedule_group(
-    deployed: applied.Deployed,
+    deployed: stack.Deployed,
 ) -> None:
     # Given the scheduler role's trust policy and the module's schedule group
     (group,) = deployed.resources("aws_scheduler_schedule_group")

@@ -11,194 +11,20 @@ checkov (``make tf-check``) and by the assertions on the policy documents below.
 
 from __future__ import annotations
 
+import base64
 import json
-import os
-import shutil
-import socket
-import subprocess
-import urllib.request
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+
+from tests.terraform.stack import REGION, Deployed, use
 
 pytestmark = pytest.mark.terraform
 
-ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "terraform"
-EXAMPLE = Path("examples") / "moto"
-PLUGIN_DIR = os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins")
-TERRAFORM = shutil.which(os.environ.get("TERRAFORM", "terraform"))
-SOURCES = ("handler.py", "auto_terminate.py", "models.py", "bastion_orchestrator")
-REGION = "us-east-1"
-
-# Every variable of the contract: those Terraform did not set must not leak in from elsewhere.
-CONTRACT_VARIABLES = [
-    "PROJECT_NAME",
-    "ENVIRONMENT",
-    "IAM_INSTANCE_PROFILE",
-    "AUTO_TERMINATE_LAMBDA_ARN",
-    "SCHEDULER_ROLE_ARN",
-    "WARNING_LAMBDA_ARN",
-    "SCHEDULE_GROUP",
-    "AMI_ID",
-    "AMI_SSM_PARAMETER",
-    "INSTANCE_TYPE",
-    "SUBNET_ID",
-    "SUBNET_IDS",
-    "BASTION_SECURITY_GROUP_ID",
-    "RDS_ENDPOINT",
-    "RDS_PORT",
-    "BASTION_LIFETIME_HOURS",
-    "EXTEND_HOURS",
-    "MAX_LIFETIME_HOURS",
-    "WARNING_MINUTES",
-    "MAX_BASTIONS_PER_USER",
-    "ADMIN_USER_IDS",
-    "ALLOWED_USER_IDS",
-    "IDLE_MINUTES",
-    "IDEMPOTENCY_TABLE",
-    "SLACK_SECRET_ARN",
-    "SLACK_CHANNEL",
-    "SLACK_API_URL",
-    "SLACK_NOTIFIER_LAMBDA_ARN",
-    "ADMIN_PRINCIPAL_ARNS",
-    "SESSION_DOCUMENT",
-    "PORT_FORWARD_DOCUMENT",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _package(path: Path) -> Path:
-    """A small deployment zip of the real sources (the dependencies are not needed by moto)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in SOURCES:
-            source = ROOT / name
-            files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
-            for file in files:
-                if "__pycache__" not in file.parts:
-                    zf.write(file, file.relative_to(ROOT).as_posix())
-    return path
-
-
-def _terraform(workdir: Path, *args: str) -> str:
-    assert TERRAFORM is not None
-    env = {
-        **os.environ,
-        "CHECKPOINT_DISABLE": "1",  # no version check call home
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-    }
-    # The moto provider block has its own dummy credentials; nothing else may leak in.
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        env.pop(key, None)
-    result = subprocess.run(
-        [TERRAFORM, f"-chdir={workdir}", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"terraform {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr}")
-    return result.stdout
-
-
-@dataclass
-class Deployed:
-    endpoint: str
-    outputs: dict[str, Any]
-    state: dict[str, Any]
-
-    def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    def environment(self, function_output: str) -> dict[str, str]:
-        config = self.client("lambda").get_function_configuration(
-            FunctionName=self.outputs[function_output]
-        )
-        return dict(config["Environment"]["Variables"])
-
-    def resources(self, type_: str) -> list[dict[str, Any]]:
-        return [
-            instance["attributes"]
-            for resource in self.state["resources"]
-            if resource["type"] == type_ and resource["mode"] == "managed"
-            for instance in resource["instances"]
-        ]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    if TERRAFORM is None:
-        pytest.skip("terraform binary not found on PATH")
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # The bastion role attaches the AWS managed AmazonSSMManagedInstanceCore: moto knows AWS
-    # managed policies only when asked, and reads the switch when a backend is (re)created.
-    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    try:
-        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(reset, timeout=30) as response:
-            assert response.status == 200
-        yield endpoint
-    finally:
-        if previous is None:
-            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
-        else:
-            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def deployed(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    # A private copy of the module tree: no .terraform or state lands in the checkout.
-    base = tmp_path_factory.mktemp("tf")
-    tree = base / "terraform"
-    shutil.copytree(
-        MODULE,
-        tree,
-        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"),
-    )
-    workdir = tree / EXAMPLE
-    package = _package(base / "bastion-orchestrator.zip")
-
-    _terraform(workdir, "init", "-backend=false", f"-plugin-dir={PLUGIN_DIR}", "-no-color")
-    _terraform(
-        workdir,
-        "apply",
-        "-auto-approve",
-        "-no-color",
-        f"-var=endpoint={moto_endpoint}",
-        f"-var=package_path={package}",
-    )
-    outputs = {k: v["value"] for k, v in json.loads(_terraform(workdir, "output", "-json")).items()}
-    state = json.loads((workdir / "terraform.tfstate").read_text())
-    return Deployed(moto_endpoint, outputs, state)
+# The module is applied once per test session (tests/terraform/conftest.py: moto_endpoint,
+# deployed); every module of this directory shares it.
 
 
 @pytest.fixture
@@ -223,14 +49,7 @@ def deployed_env(
     wiring.reset()
 
 
-def _use(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from bastion_orchestrator.app import wiring
-
-    for name in CONTRACT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    wiring.reset()
+_use = use
 
 
 def _tags(ec2: Any, instance_id: str) -> dict[str, str]:
@@ -276,8 +95,23 @@ def test_module_wires_the_contract_environment_into_both_functions(deployed: Dep
     assert orchestrator["SUBNET_IDS"].split(",")[0] == orchestrator["SUBNET_ID"]
     assert len(orchestrator["SUBNET_IDS"].split(",")) == 2
     # Optional values Terraform was not given are absent, so the code's defaults apply
-    assert "AMI_ID" not in orchestrator and "IDLE_MINUTES" not in orchestrator
+    assert "IDLE_MINUTES" not in orchestrator
     assert "SLACK_CHANNEL" not in orchestrator
+    # The image is pinned: the AL2023 arm64 release the public parameter named at apply time
+    ami = deployed.client("ssm").get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    )["Parameter"]["Value"]
+    assert orchestrator["AMI_ID"] == ami == deployed.outputs["bastion_ami_id"]
+    # And the bastion host's settings: boot profiles (the first is the default), the
+    # operator's script base64-encoded, forensic snapshots
+    assert orchestrator["BOOT_PROFILES"] == "minimal,db-clients"
+    assert base64.b64decode(orchestrator["BOOT_SCRIPT"]).decode() == (
+        "echo 'operator script ran' > /var/log/bastion-operator.log\n"
+    )
+    assert orchestrator["SNAPSHOT_ON_TERMINATE"] == "true"
+    assert orchestrator["SNAPSHOT_RETENTION_DAYS"] == "30"
+    # And the whole environment stays under Lambda's 4 KB
+    assert len(json.dumps(orchestrator, separators=(",", ":"))) < 4096
     assert orchestrator["IDEMPOTENCY_TABLE"] == "docustack-dev-idempotency"
     # And the IAM door's admins and the module's logged session documents are named
     assert orchestrator["ADMIN_PRINCIPAL_ARNS"] == "arn:aws:iam::123456789012:role/platform-admin"
@@ -366,6 +200,7 @@ def test_policies_scope_destructive_actions_to_this_deployments_bastions(
     terminator = policies["bastion-auto-terminate"]["Statement"]
     scheduler = policies["invoke-auto-terminate"]["Statement"]
 
+    (profile,) = deployed.resources("aws_iam_instance_profile")
     for statements in (orchestrator, terminator):
         for statement in statements:
             actions = (
@@ -373,7 +208,23 @@ def test_policies_scope_destructive_actions_to_this_deployments_bastions(
                 if isinstance(statement["Action"], list)
                 else [statement["Action"]]
             )
-            if {"ec2:TerminateInstances", "ec2:DeleteTags"} & set(actions):
+            if statement["Effect"] == "Deny":
+                # the only Deny: no tag is ever deleted, whatever keys are named
+                assert (statement["Action"], statement["Resource"], "Condition" in statement) == (
+                    "ec2:DeleteTags",
+                    "*",
+                    False,
+                )
+                continue
+            if {"ec2:TerminateInstances", "ec2:DeleteTags", "ec2:DeleteSnapshot"} & set(actions):
+                if statement.get("Sid") == "TerminateBastionsByTheModulesInstanceProfile":
+                    # the sweep's way to a de-tagged bastion: the module's profile, and only
+                    # for the auto-terminator
+                    assert statements is terminator
+                    assert statement["Condition"] == {
+                        "ArnEquals": {"ec2:InstanceProfile": profile["arn"]}
+                    }
+                    continue
                 condition = statement["Condition"]["StringEquals"]
                 assert condition["ec2:ResourceTag/ManagedBy"] == "bastion-orchestrator"
                 assert condition["ec2:ResourceTag/Project"] == "docustack"
@@ -381,6 +232,7 @@ def test_policies_scope_destructive_actions_to_this_deployments_bastions(
             if statement.get("Resource") == "*":
                 assert set(actions) <= {
                     "ec2:DescribeInstances",
+                    "ec2:DescribeSnapshots",
                     "ssm:DescribeInstanceInformation",
                     "ssm:DescribeSessions",
                     "scheduler:ListSchedules",
@@ -394,7 +246,11 @@ def test_policies_scope_destructive_actions_to_this_deployments_bastions(
         instance["Condition"]["StringEquals"]["aws:RequestTag/ManagedBy"] == "bastion-orchestrator"
     )
     assert instance["Condition"]["StringEquals"]["ec2:MetadataHttpTokens"] == "required"
+    assert instance["Condition"]["StringEquals"]["ec2:InstanceMetadataTags"] == "disabled"
+    assert instance["Condition"]["NumericEquals"]["ec2:MetadataHttpPutResponseHopLimit"] == "1"
     assert instance["Condition"]["StringEquals"]["ec2:InstanceType"] == "t4g.nano"
+    (image,) = [s for s in run if ":image/" in str(s["Resource"])]
+    assert image["Resource"].endswith(f":image/{deployed.outputs['bastion_ami_id']}")
 
     invoke = [s for s in scheduler if "lambda:InvokeFunction" in json.dumps(s["Action"])]
     assert len(invoke) == 1

@@ -153,6 +153,12 @@ module "bastion_orchestrator" {
   slack_secret_kms_key_arn = aws_kms_key.example.arn
   admin_user_ids           = var.admin_user_ids
   admin_principal_arns     = var.admin_principal_arns
+
+  # Evidence kept: transcripts to S3 as well as CloudWatch, a snapshot of every bastion's
+  # root volume before it is terminated, and both boot profiles on offer.
+  session_logs_to_s3    = true
+  snapshot_on_terminate = true
+  boot_profiles         = ["minimal", "db-clients"]
 }
 
 ###############################################################################

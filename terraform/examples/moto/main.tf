@@ -17,6 +17,7 @@ provider "aws" {
     kms            = var.endpoint
     lambda         = var.endpoint
     logs           = var.endpoint
+    s3             = var.endpoint
     scheduler      = var.endpoint
     secretsmanager = var.endpoint
     sqs            = var.endpoint
@@ -77,6 +78,14 @@ module "bastion_orchestrator" {
   # An account whose EBS default encryption key is a customer managed key (moto's account).
   # Only the orchestrator's policy refers to it: moto evaluates no IAM, so it need not exist.
   ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+  # Every optional part of the bastion host on, so that its policies are rendered and checked
+  # (tests/terraform): forensic snapshots, transcripts to S3, both boot profiles, an
+  # operator's script.
+  snapshot_on_terminate = true
+  session_logs_to_s3    = true
+  boot_profiles         = ["minimal", "db-clients"]
+  boot_script           = "echo 'operator script ran' > /var/log/bastion-operator.log\n"
 }
 
 ###############################################################################
@@ -172,6 +181,31 @@ output "session_document_name" {
 output "port_forward_document_name" {
   description = "The pinned database forward document."
   value       = module.bastion_orchestrator.port_forward_document_name
+}
+
+output "bastion_role_arn" {
+  description = "The bastions' instance role."
+  value       = module.bastion_orchestrator.bastion_role_arn
+}
+
+output "session_logs_bucket_name" {
+  description = "The transcripts bucket."
+  value       = module.bastion_orchestrator.session_logs_bucket_name
+}
+
+output "tag_protection_policy_json" {
+  description = "The module's Deny policy for an SCP or permission boundary, as rendered."
+  value       = module.bastion_orchestrator.tag_protection_policy_json
+}
+
+output "bastion_ami_id" {
+  description = "The pinned bastion image."
+  value       = module.bastion_orchestrator.bastion_ami_id
+}
+
+output "vpc_id" {
+  description = "The example's VPC."
+  value       = aws_vpc.this.id
 }
 
 output "kms_key_arn" {
