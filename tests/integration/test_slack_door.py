@@ -336,3 +336,16 @@ def test_handlers_tolerate_a_missing_context(aws, clock):
 
     assert handler.lambda_handler({"action": "list"}, None)["success"] is True  # type: ignore[arg-type]
     assert auto_terminate.lambda_handler({"action": "sweep"}, None)["success"] is True  # type: ignore[arg-type]
+
+
+def test_the_ack_path_creates_no_ec2_client(aws, slack, clock, lambda_context, lambda_async):
+    # Given a cold container (no client made yet)
+    wiring.reset()
+    # When a create, an extend and a destroy are acknowledged
+    for text in ("bastion create dev INC-1", "bastion extend", "bastion destroy"):
+        status, _ = send(lambda_context, clock, slash_command(text))
+        assert status == 200
+    # Then no EC2 client exists: the ack reads the secret and queues the job, nothing more
+    made = {c.meta.service_model.service_name for c in clients.created()}
+    assert "ec2" not in made and len(lambda_async) == 3
+    assert made <= {"secretsmanager", "lambda"}
