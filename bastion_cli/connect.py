@@ -16,14 +16,22 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from bastion_cli import session
 from bastion_cli.aws import Aws
 from bastion_cli.bastion import Bastion, PortForward, clock_time, describe_remaining
 from bastion_cli.config import Environment
 from bastion_cli.door import Door
-from bastion_cli.errors import BastionEnded, CliError, Exit, NotFound, NotReady, PortTaken
+from bastion_cli.errors import (
+    BastionEnded,
+    CliError,
+    Exit,
+    NotFound,
+    NotReady,
+    PendingApproval,
+    PortTaken,
+)
 from bastion_cli.session import Outcome, Plugin, Request, Started, StopSignals, Tunnel
 from bastion_cli.ui import Progress, Ui
 
@@ -49,6 +57,10 @@ class Options:
     reason: str | None = None
     wait: float = 300.0
     verbose: bool = False
+
+
+# Seconds between status polls while an approval request waits (BASTION_APPROVAL_POLL).
+APPROVAL_POLL_SECONDS = float(os.environ.get("BASTION_APPROVAL_POLL", "10"))
 
 
 @dataclass
@@ -98,7 +110,11 @@ def create_or_reuse(door: Door, opts: Options, progress: Progress) -> Bastion:
         fields["hours"] = opts.hours
     if opts.reason:
         fields["reason"] = opts.reason
-    bastion = Bastion.from_answer(door.call("create", **fields))
+    try:
+        answer = door.call("create", **fields)
+    except PendingApproval as pending:  # a protected environment: an approver must say yes
+        answer = wait_for_approval(door, pending, progress)
+    bastion = Bastion.from_answer(answer)
     expires = f"expires {clock_time(bastion.expires_at)}"
     if bastion.existing:
         note = "; --hours applies to new bastions: `bastion extend`" if opts.hours else ""
@@ -106,6 +122,33 @@ def create_or_reuse(door: Door, opts: Options, progress: Progress) -> Bastion:
     else:
         progress.done(f"bastion {bastion.instance_id} launched ({expires})")
     return bastion
+
+
+def wait_for_approval(door: Door, pending: PendingApproval, progress: Progress) -> dict[str, Any]:
+    """Wait, with progress, until the request is approved (the bastion then exists) or it
+    expires. Polls the read-only ``status``: asking ``create`` again would be harmless while
+    the request waits, but would post a new request once it was denied."""
+    from datetime import datetime
+
+    progress.phase("waiting for approval", f"request {pending.approval_id}: {pending.message}")
+    try:
+        until = datetime.fromisoformat(pending.expires_at).timestamp()
+    except ValueError:
+        until = time.time() + 30 * 60
+    while time.time() < until:
+        time.sleep(max(0.1, min(APPROVAL_POLL_SECONDS, until - time.time())))
+        try:
+            answer = door.call("status")
+        except NotFound:
+            continue
+        progress.done(f"request {pending.approval_id} approved")
+        return answer
+    raise PendingApproval(
+        f"Request {pending.approval_id} was not approved in time: an approver denied it, or "
+        "nobody answered before it expired. Nothing was launched.",
+        "See the approval channel in Slack; ask again with `bastion connect`, or ask an "
+        "approver directly.",
+    )
 
 
 def wait_until_ready(

@@ -46,10 +46,13 @@ class Door:
                 break
             self.sleep(2.0**attempt)
         if status == 200 and answer.get("pending_approval"):
-            raise PendingApproval(
+            pending = PendingApproval(
                 str(answer.get("message") or "Your request waits for an approver."),
                 "Run the same command again once it is approved; you will be told in Slack.",
             )
+            pending.approval_id = str(answer.get("approval_id") or "")
+            pending.expires_at = str(answer.get("expires_at") or "")
+            raise pending
         if status == 200 and answer.get("success"):
             return answer
         raise self._failure(status, answer)

@@ -101,6 +101,8 @@ class PortTaken(CliError):
 
 class PendingApproval(CliError):
     exit = Exit.PENDING
+    approval_id: str = ""  # the request an approver must approve
+    expires_at: str = ""  # when it expires unanswered (ISO 8601)
 
 
 # The orchestrator's error codes (CONTRACT.md, "Responses"), and what each means here.

@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import aws  # noqa: F401 (the moto deployment fixture)
+from tests.integration.conftest import (  # noqa: F401 (moto fixtures)
+    aws,
+    idempotency_table,
+    slack,
+)
 from tests.support.cli_runner import Cli
 from tests.support.function_url_standin import StandIn
 from tests.support.plugin_standin import PluginStandIn

@@ -154,3 +154,41 @@ def test_the_bastion_expiring_mid_session_is_warned_then_ends_the_session(
 
 def _unused(_: Any) -> None:
     pass
+
+
+def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
+    cli, door, plugin, deployment, monkeypatch, idempotency_table, slack
+):
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.domain.actor import Actor
+    from models import Approve
+
+    # Given approvals on (the CLI's caller is no approver: approvers are Slack users)
+    monkeypatch.setenv("APPROVAL_REQUIRED", "true")
+    monkeypatch.setenv("APPROVER_USER_IDS", "UAPPROVER1")
+    monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
+    wiring.reset()
+    cli.extra_env["BASTION_APPROVAL_POLL"] = "0.5"
+    door.agent.online_after = 1
+
+    # When she runs `bastion connect dev`, it waits, saying so
+    session = cli.start("connect", "dev", "--reason", "INC-77")
+    session.wait_for("waiting for approval", stream="stderr")
+    assert deployment.running() == []
+    # And an approver approves her request in Slack
+    [posted] = slack.to("C0APPROVALS")
+    [approval_id] = {
+        a["value"] for b in posted.body["blocks"] if b["type"] == "actions" for a in b["elements"]
+    }
+    approved = wiring.dispatcher().dispatch(
+        Actor("slack", "UAPPROVER1"),
+        Approve(action="approve", approval_id=approval_id),
+        request_id="approval-in-slack",
+    )
+    assert approved["success"] is True
+    # Then the CLI goes on to the tunnel on the approved bastion
+    session.wait_for("psql")
+    (start,) = plugin.starts()
+    assert json.loads(start["argv"][5])["Target"] == approved["instance_id"]
+    session.process.send_signal(signal.SIGINT)
+    assert session.wait() == 0
