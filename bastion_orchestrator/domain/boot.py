@@ -152,8 +152,9 @@ def user_data(spec: BootSpec) -> str:
         names = " ".join(shlex.quote(p) for p in packages)
         script += [
             "",
-            f"# 3. Profile {spec.profile}: {', '.join(packages)}.",
-            f"if timeout {PACKAGE_TIMEOUT_SECONDS} dnf -y -q install {names} \\",
+            f"# 3. Profile {spec.profile}: {', '.join(packages)}. dnf's transaction summary",
+            "# (packages, Total download size) goes to the boot log: the figure to check.",
+            f"if timeout {PACKAGE_TIMEOUT_SECONDS} dnf -y install {names} \\",
             '    >> "$ROOT/var/log/bastion-boot.log" 2>&1; then',
             f"  log 'installed {' '.join(packages)}'",
             "else",

@@ -44,7 +44,7 @@ def test_create_may_name_a_profile_the_deployment_offers(aws, clock, lambda_cont
         {"action": "create", "user_id": "U1", "username": "u", "profile": "db-clients"},
         lambda_context,
     )
-    assert "dnf -y -q install postgresql16" in launched_user_data(aws, created["instance_id"])
+    assert "dnf -y install postgresql16" in launched_user_data(aws, created["instance_id"])
     default = handler.lambda_handler(
         {"action": "create", "user_id": "U2", "username": "v"}, lambda_context
     )
