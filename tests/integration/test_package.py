@@ -81,7 +81,7 @@ def test_every_module_ships_bytecode_compiled_for_the_runtime(builds, runtime_py
         "auto_terminate.py",
         "models.py",
         "bastion_orchestrator/app/reaper.py",
-        "bastion_orchestrator/slack/door.py",
+        "bastion_orchestrator/doors/slack.py",
         "pydantic/main.py",
         "pydantic_core/core_schema.py",
         "aws_lambda_powertools/logging/logger.py",

@@ -31,11 +31,12 @@ def test_a_budget_per_run_the_rest_next_run_and_a_warm_sweep_lists_nothing(
         clock.advance(minutes=15)
         with counting() as calls:
             result = fire(lambda_context, "sweep")
-        assert calls == {"ec2.DescribeInstances": 1, "scheduler.DeleteSchedule": 2}
+        # (two DescribeInstances: our tags, then the module's instance profile)
+        assert calls == {"ec2.DescribeInstances": 2, "scheduler.DeleteSchedule": 2}
         assert result["schedules_left"] == left
     assert aws.schedules() == {}
-    # And a warm sweep with nothing to do reads the instances and nothing else
+    # And a warm sweep with nothing to do reads the instances (by tags, by profile), nothing else
     clock.advance(minutes=15)
     with counting() as calls:
         fire(lambda_context, "sweep")
-    assert calls == {"ec2.DescribeInstances": 1}
+    assert calls == {"ec2.DescribeInstances": 2}

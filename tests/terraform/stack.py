@@ -129,9 +129,15 @@ def moto_server() -> Iterator[str]:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # moto, with the one EC2 filter it lacks and the sweep uses (tests/support/moto_compat.py)
+    launch = (
+        "import sys; from tests.support import moto_compat; moto_compat.install(); "
+        "from moto.server import main; main(sys.argv[1:])"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
+        [sys.executable, "-c", launch, "-H", "127.0.0.1", "-p", str(port)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

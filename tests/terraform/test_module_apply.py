@@ -233,6 +233,10 @@ def test_policies_scope_destructive_actions_to_this_deployments_bastions(
                 assert set(actions) <= {
                     "ec2:DescribeInstances",
                     "ec2:DescribeSnapshots",
+                    # the readiness diagnosis ("why isn't my bastion ready?"): read-only
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeVpcEndpoints",
+                    "ec2:DescribeNatGateways",
                     "ssm:DescribeInstanceInformation",
                     "ssm:DescribeSessions",
                     "scheduler:ListSchedules",
