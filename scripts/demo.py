@@ -34,7 +34,6 @@ os.environ.update(
 )
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
-TERMINATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:docustack-dev-auto-terminate"
 BOLD, DIM, GREEN, RED, CYAN, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m")
     if sys.stdout.isatty()
@@ -130,31 +129,16 @@ def route_slack_hooks(slack: Any) -> None:
 def provision(slack: Any) -> dict[str, str]:
     import boto3
 
+    from tests.support.emulated import provision_deployment
+
     step("Provisioning a deployment in the emulator (what the Terraform module creates)")
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")[
-        "Subnet"
-    ]["SubnetId"]
-    bastion_sg = ec2.create_security_group(
-        GroupName="docustack-dev-bastion", Description="bastion", VpcId=vpc
-    )["GroupId"]
-    boto3.client("iam").create_instance_profile(InstanceProfileName="docustack-dev-bastion")
-    boto3.client("scheduler").create_schedule_group(Name="docustack-dev-bastions")
+    deployment = provision_deployment()
     secret = boto3.client("secretsmanager").create_secret(
         Name="docustack/dev/slack",
         SecretString=json.dumps({"bot_token": "xoxb-demo", "signing_secret": SIGNING_SECRET}),
     )["ARN"]
     env = {
-        "PROJECT_NAME": "docustack",
-        "ENVIRONMENT": "dev",
-        "IAM_INSTANCE_PROFILE": "docustack-dev-bastion",
-        "AUTO_TERMINATE_LAMBDA_ARN": TERMINATOR_ARN,
-        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/docustack-dev-scheduler",
-        "SCHEDULE_GROUP": "docustack-dev-bastions",
-        "SUBNET_ID": subnet,
-        "BASTION_SECURITY_GROUP_ID": bastion_sg,
-        "RDS_ENDPOINT": "docustack-dev.cluster-abc123.us-east-1.rds.amazonaws.com",
+        **deployment,
         "SLACK_SECRET_ARN": secret,
         "SLACK_CHANNEL": "#platform-bastions",
         "SLACK_API_URL": slack.api_url,
