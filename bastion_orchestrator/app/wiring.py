@@ -300,4 +300,5 @@ def reset() -> None:
     slots.cache_clear()
     ssm._parameters.cache_clear()
     slack_notifier._secrets.cache_clear()
+    slack_notifier.web_client.cache_clear()
     idempotency.once_per_request.cache_clear()

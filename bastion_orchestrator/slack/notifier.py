@@ -76,7 +76,6 @@ class SlackNotifier:
         self._secret = secret
         self._channel = channel
         self._api_url = api_url
-        self._clients: dict[str, WebClient] = {}
 
     def send(self, notice: Notice) -> None:
         try:
@@ -135,14 +134,7 @@ class SlackNotifier:
             raise NotificationFailed(f"chat.update in {channel} failed: {e}") from e
 
     def _web(self, token: str) -> WebClient:
-        if token not in self._clients:
-            from slack_sdk import WebClient
-            from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
-            web = WebClient(token=token, base_url=self._api_url, timeout=SLACK_TIMEOUT_SECONDS)
-            web.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-            self._clients[token] = web
-        return self._clients[token]
+        return web_client(token, self._api_url)
 
     def _post(self, token: str, channel: str, text: str, blocks: list[dict[str, Any]]) -> None:
         from slack_sdk.errors import SlackClientError
@@ -212,18 +204,26 @@ def _post_webhook(url: str, what: str, **message: Any) -> None:
         raise NotificationFailed(f"{what} answered {response.status_code}: {response.body}")
 
 
+@cache
+def web_client(token: str, api_url: str) -> WebClient:
+    """One Slack Web API client per token and base URL, per container."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    web = WebClient(token=token, base_url=api_url, timeout=SLACK_TIMEOUT_SECONDS)
+    web.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    return web
+
+
 def email_of(secret: Callable[[], SlackSecret], user_id: str, *, api_url: str) -> str | None:
     """The user's profile e-mail from ``users.info`` (needs ``users:read.email``). Any
     failure (no token, no scope, Slack down) means no e-mail: the bastion is then reachable
     only through the IAM door's owner rule, never through a guess."""
-    from slack_sdk import WebClient
-
     try:
         token = secret().bot_token
         if not token:
             return None
-        web = WebClient(token=token, base_url=api_url, timeout=SLACK_TIMEOUT_SECONDS)
-        user: Any = web.users_info(user=user_id).get("user")
+        user: Any = web_client(token, api_url).users_info(user=user_id).get("user")
         profile = user.get("profile") if isinstance(user, dict) else None
     except Exception as e:  # optional enrichment: never a reason to refuse a create
         logger.warning("users.info failed: no RequestedByEmail tag", extra={"error": repr(e)})
