@@ -838,9 +838,12 @@ def sweep_moto(count: int) -> None:
         [
             sys.executable,
             "-c",
+            # with the one EC2 filter moto lacks and the sweep uses (tests/support/moto_compat)
+            f"from tests.support import moto_compat; moto_compat.install(); "
             f"from moto.server import ThreadedMotoServer as S; import time; "
             f"s=S(ip_address='127.0.0.1', port={port}, verbose=False); s.start(); time.sleep(3600)",
         ],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
