@@ -60,6 +60,8 @@ FIELD_HINTS: Final[dict[str, str]] = {
     "response_url": "an https://hooks.slack.com/ address",
 }
 
+_DEFERRED: Final = ConfigDict(defer_build=True)
+
 InstanceId = Annotated[str, Field(pattern=INSTANCE_ID)]
 UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID)]
 Username = Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
@@ -67,7 +69,9 @@ Hours = Annotated[float, Field(gt=0, le=720, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: each validator is built when first used, not at import. A cold start then
+    # pays only for the models its request needs (a Slack ack needs none of the IAM door's).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 def _printable(value: str | None) -> str | None:
@@ -130,7 +134,7 @@ class ListBastions(_Strict):
 
 
 Action = Annotated[Create | Status | Extend | Destroy | ListBastions, Field(discriminator="action")]
-ACTION_ADAPTER: Final[TypeAdapter[Action]] = TypeAdapter(Action)
+ACTION_ADAPTER: Final[TypeAdapter[Action]] = TypeAdapter(Action, config=_DEFERRED)
 
 
 class Warn(_Strict):
@@ -148,7 +152,7 @@ class Sweep(_Strict):
 
 
 ScheduledEvent = Annotated[Warn | Terminate | Sweep, Field(discriminator="action")]
-EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent)
+EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent, config=_DEFERRED)
 
 
 # ------------------------------------------------------------------ the IAM door
@@ -178,7 +182,7 @@ class IamDestroy(Destroy):
 IamAction = Annotated[
     IamCreate | IamStatus | IamExtend | IamDestroy | ListBastions, Field(discriminator="action")
 ]
-IAM_ACTION_ADAPTER: Final[TypeAdapter[IamAction]] = TypeAdapter(IamAction)
+IAM_ACTION_ADAPTER: Final[TypeAdapter[IamAction]] = TypeAdapter(IamAction, config=_DEFERRED)
 
 # ------------------------------------------------------------------ approvals (Slack)
 APPROVAL_ID: Final = r"^apr-[0-9a-f]{16,32}$"

@@ -19,7 +19,6 @@ them. A compromised workspace is out of scope.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -80,6 +79,8 @@ class Approvals:
     clock: Clock
 
     def request(self, request: Create, owner: Owner, actor: Actor, hours: float) -> dict[str, Any]:
+        import secrets  # only approval requests need it, not every cold start
+
         now = self.clock()
         asked = Approval(
             id="apr-" + secrets.token_hex(12),  # unguessable: a button press needs it

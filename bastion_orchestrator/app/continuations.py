@@ -14,8 +14,6 @@ idempotency key.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -58,10 +56,16 @@ class ForgedContinuation(Exception):
 
 
 def _key(signing_secret: str) -> bytes:
+    import hashlib
+    import hmac
+
     return hmac.new(signing_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 
 def _mac(signing_secret: str, job: Mapping[str, Any], issued_at: int) -> str:
+    import hashlib
+    import hmac
+
     canonical = json.dumps(
         {"issued_at": issued_at, "job": job}, sort_keys=True, separators=(",", ":")
     ).encode()
@@ -94,6 +98,8 @@ def unseal(envelope: Any, signing_secret: str | None, now: datetime) -> SlackJob
         expected = _mac(signing_secret, job, issued_at)
     except (TypeError, ValueError) as e:  # a job that is not plain JSON
         raise ForgedContinuation("job is not canonical JSON") from e
+    import hmac  # only continuations need it
+
     if not signature.isascii() or not hmac.compare_digest(expected, signature):
         raise ForgedContinuation("signature does not match")
     age = now.timestamp() - issued_at
