@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 # Dummy credentials and a region before boto3 is used anywhere: nothing may reach AWS.
@@ -26,7 +29,12 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from tests.support import moto_compat
 
+moto_compat.lean_amis()  # speed, not behaviour (see there); before moto is imported
 moto_compat.install()  # moto lacks one EC2 filter the sweep uses (see the module)
+
+# Speed, not behaviour: moto gives every test a fresh boto3 session, and each would parse
+# botocore's endpoint and service JSON again. One loader (a read-only cache) serves them all.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 EVENTS = Path(__file__).parent / "events"
 ACCOUNT = "123456789012"

@@ -180,11 +180,12 @@ def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
     [approval_id] = {
         a["value"] for b in posted.body["blocks"] if b["type"] == "actions" for a in b["elements"]
     }
-    approved = wiring.dispatcher().dispatch(
-        Actor("slack", "UAPPROVER1"),
-        Approve(action="approve", approval_id=approval_id),
-        request_id="approval-in-slack",
-    )
+    with door.lock:  # one request at a time, as in one Lambda container (the CLI polls)
+        approved = wiring.dispatcher().dispatch(
+            Actor("slack", "UAPPROVER1"),
+            Approve(action="approve", approval_id=approval_id),
+            request_id="approval-in-slack",
+        )
     assert approved["success"] is True
     # Then the CLI goes on to the tunnel on the approved bastion
     session.wait_for("psql")

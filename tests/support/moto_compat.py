@@ -8,10 +8,35 @@
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
+import gzip
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 FILTER = "iam-instance-profile.arn"
+
+
+def lean_amis(region: str = "us-east-1") -> None:
+    """Every EC2 backend moto makes loads its ~2,600 public AMIs (half a second, each test).
+    The code only ever launches the public Amazon Linux images the SSM parameters name: this
+    points ``MOTO_AMIS_PATH`` at just those (moto's own list for the region). Must run before
+    moto is imported; the images, their ids and the parameters are moto's, unchanged."""
+    spec = importlib.util.find_spec("moto")
+    if spec is None or not spec.submodule_search_locations or "MOTO_AMIS_PATH" in os.environ:
+        return
+    resources = Path(next(iter(spec.submodule_search_locations))) / "ec2" / "resources"
+    with gzip.open(resources / "latest_amis" / f"{region}.json.gz") as f:
+        amis = json.load(f)
+    handle, path = tempfile.mkstemp(prefix="moto-amis-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump(amis, out)
+    atexit.register(os.unlink, path)
+    os.environ["MOTO_AMIS_PATH"] = path
 
 
 def install() -> None:
