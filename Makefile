@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv demo test lint unit integration bench clean package tf-check tf-test tf-cloudsplaining
+.PHONY: help venv demo test test-clock lint unit integration bench clean package tf-check tf-test tf-cloudsplaining
 
 help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
@@ -16,13 +16,22 @@ help:
 	@echo "make tf-test  - apply the module to a local moto server and run the handlers"
 	@echo "make tf-cloudsplaining - cloudsplaining over the roles of the module applied to moto, offline"
 
+# `make test` reports where its time went: each timed step appends "label milliseconds" to
+# $(TIMES); virtualenvs are timed apart (the 5-minute target excludes them).
+TIMES := .make-times
+timed = t0=$$(date +%s%N) && $(2) && echo "$(1) $$(( ($$(date +%s%N) - t0) / 1000000 ))" >> $(TIMES)
+
 $(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(call timed,virtualenv:$(VENV),$(PYTHON) -m venv $(VENV) \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt)
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Terraform, packaging, checkov and cloudsplaining targets live in mk/terraform.mk (package,
+# tf-check, tf-cloudsplaining); `test` below needs its variables.
+-include mk/*.mk
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
@@ -39,11 +48,23 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest -m integration -q
 
-# Two workers (the build machine has two cores), one test file per worker at a time; the
-# terraform files share one apply per worker (session fixture). tf-cloudsplaining runs its
-# scan on its own; the suite run skips that one file.
-test: lint tf-check tf-cloudsplaining
-	$(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/terraform/test_cloudsplaining.py
+# Two workers (the build machine has two cores), one test file per worker at a time. The
+# terraform moto example is applied once, in the background from the first second
+# (--terraform-early, tests/support/early_stack.py); one worker runs every tests/terraform
+# module against it, cloudsplaining's least-privilege scan included. Timings: `make test-times`.
+test: test-clock $(STAMP) $(CHECKOV_STAMP) $(CLOUDSPLAINING_STAMP)
+	@$(call timed,lint,$(MAKE) --no-print-directory lint)
+	@$(call timed,tf-check,$(MAKE) --no-print-directory tf-check)
+	@$(call timed,pytest,CLOUDSPLAINING=$(CLOUDSPLAINING_VENV)/bin/cloudsplaining \
+	  $(PY) -m pytest -q -n 2 --dist loadfile --terraform-early)
+	@awk -v now=$$(date +%s%N) 'NR == 1 { start = $$2; next } \
+	  { ms[$$1] = $$2; if ($$1 ~ /^virtualenv:/) venv += $$2; else steps = steps sprintf(", %s %.0f s", $$1, $$2 / 1000) } \
+	  END { total = (now - start) / 1e6; \
+	    printf "make test took %.0f s here: %.0f s without virtualenvs (%s), %.0f s building virtualenvs\n", \
+	      total / 1000, (total - venv) / 1000, substr(steps, 3), venv / 1000 }' $(TIMES)
+
+test-clock:
+	@echo "start $$(date +%s%N)" > $(TIMES)
 
 # The Lambda-like layout needs a Python 3.12 (LAMBDA_PYTHON, PATH or pyenv), as `package` does.
 bench: $(STAMP)
@@ -53,6 +74,3 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-cloudsplaining dist build .mypy_cache .ruff_cache .pytest_cache
 
-# Terraform, packaging, checkov and cloudsplaining targets live in mk/terraform.mk (package,
-# tf-check, tf-cloudsplaining).
--include mk/*.mk

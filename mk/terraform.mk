@@ -31,8 +31,8 @@ tf-validate:
 	done
 
 $(CHECKOV_STAMP):
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@$(call timed,virtualenv:$(CHECKOV_VENV),$(PYTHON) -m venv $(CHECKOV_VENV) \
+	  && $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION))
 	touch $(CHECKOV_STAMP)
 
 # Offline (no guideline download), every failed check fails the target; skips are inline
@@ -45,8 +45,8 @@ tf-checkov: $(CHECKOV_STAMP)
 tf-check: tf-fmt tf-validate tf-checkov
 
 $(CLOUDSPLAINING_STAMP):
-	$(PYTHON) -m venv $(CLOUDSPLAINING_VENV)
-	$(CLOUDSPLAINING_VENV)/bin/python -m pip install --quiet --disable-pip-version-check cloudsplaining==$(CLOUDSPLAINING_VERSION)
+	@$(call timed,virtualenv:$(CLOUDSPLAINING_VENV),$(PYTHON) -m venv $(CLOUDSPLAINING_VENV) \
+	  && $(CLOUDSPLAINING_VENV)/bin/python -m pip install --quiet --disable-pip-version-check cloudsplaining==$(CLOUDSPLAINING_VERSION))
 	touch $(CLOUDSPLAINING_STAMP)
 
 # Least privilege judged by cloudsplaining, offline: examples/moto applied to a local moto

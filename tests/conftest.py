@@ -27,7 +27,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-from tests.support import moto_compat
+from tests.support import early_stack, moto_compat
 
 moto_compat.lean_amis()  # speed, not behaviour (see there); before moto is imported
 moto_compat.install()  # moto lacks one EC2 filter the sweep uses (see the module)
@@ -37,6 +37,16 @@ moto_compat.install()  # moto lacks one EC2 filter the sweep uses (see the modul
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 EVENTS = Path(__file__).parent / "events"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    early_stack.add_option(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    early_stack.configure(config)
+
+
 ACCOUNT = "123456789012"
 TERMINATOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:docustack-dev-auto-terminate"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/docustack-dev-scheduler"

@@ -1,12 +1,10 @@
 """The moto example applied once per test session, shared by every module of this directory.
 
-Under pytest-xdist each worker is a session of its own: with ``--dist loadfile`` (what
-``make test`` uses) a worker that runs any of these modules applies once, so ``-n 2`` applies
-at most twice however many modules share the stack. One apply for the whole run would need
-one worker for every module here (``--dist loadgroup`` with an ``xdist_group`` mark), but
-pytest-xdist 3.8 groups by rewriting ``item._nodeid``, which pytest 9 no longer reads, so the
-mark is silently ignored; and one moto server shared by two workers would let one worker's
-sweeps terminate the other's bastions.
+``make test`` (``--terraform-early``, see ``tests/support/early_stack.py``) applies once for
+the whole run, in the background from the first second, and sends every module of this
+directory to one worker: one moto server shared by two workers would let one worker's sweeps
+terminate the other's bastions. Otherwise each session (each xdist worker) applies its own
+the first time a module here asks for it.
 """
 
 from __future__ import annotations
@@ -15,17 +13,27 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import early_stack
 from tests.terraform import stack
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
     if stack.TERRAFORM is None:
         pytest.skip("terraform binary not found on PATH")
+    background = early_stack.directory(request.config)
+    if background is not None:
+        yield stack.wait(background).endpoint
+        return
     with stack.moto_server() as endpoint:
         yield endpoint
 
 
 @pytest.fixture(scope="session")
-def deployed(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> stack.Deployed:
+def deployed(
+    request: pytest.FixtureRequest, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> stack.Deployed:
+    background = early_stack.directory(request.config)
+    if background is not None:
+        return stack.wait(background)
     return stack.apply(moto_endpoint, tmp_path_factory.mktemp("tf"))

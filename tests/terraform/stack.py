@@ -8,6 +8,12 @@ The moto server runs in a child process, not in the test process: the integratio
 ``mock_aws`` resets moto's in-process backends whenever it starts, and a worker may run
 integration test files between two terraform ones. A separate process keeps the applied
 state for the whole session whatever runs in between.
+
+``make test`` applies once for the whole run, in the background: ``python -m
+tests.terraform.stack DIR`` (started by ``tests/support/early_stack.py`` when pytest starts)
+brings up the moto server, applies, writes ``DIR/deployed.json`` (or ``DIR/failed.txt``) and
+keeps the server up until its standard input closes. The one worker that runs this
+directory waits for it (``wait``) instead of applying itself.
 """
 
 from __future__ import annotations
@@ -231,6 +237,48 @@ def apply(endpoint: str, base: Path) -> Deployed:
     return Deployed(endpoint, outputs, state, workdir)
 
 
+READY, FAILED = "deployed.json", "failed.txt"
+
+
+def serve(base: Path) -> None:
+    """Applies into base, says how it went there, and keeps the moto server up until the
+    standard input closes (the pytest process that started it ended)."""
+    try:
+        with moto_server() as endpoint:
+            try:
+                deployed = apply(endpoint, base)
+            except BaseException as error:  # pytest.fail and skip raise outcome exceptions
+                (base / FAILED).write_text(f"{type(error).__name__}: {error}")
+                raise
+            ready = {
+                "endpoint": endpoint,
+                "outputs": deployed.outputs,
+                "workdir": str(deployed.workdir),
+            }
+            (base / f"{READY}.part").write_text(json.dumps(ready))
+            (base / f"{READY}.part").rename(base / READY)
+            sys.stdin.read()
+    except BaseException as error:
+        if not (base / FAILED).exists():
+            (base / FAILED).write_text(f"{type(error).__name__}: {error}")
+        raise
+
+
+def wait(base: Path, timeout: float = 900) -> Deployed:
+    """The background apply's stack, once it is up (see ``serve``)."""
+    deadline = time.monotonic() + timeout
+    while not (base / READY).exists():
+        if (base / FAILED).exists():
+            pytest.fail(f"the background terraform apply failed:\n{(base / FAILED).read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the background terraform apply did not finish in {timeout:.0f} s")
+        time.sleep(0.5)
+    ready = json.loads((base / READY).read_text())
+    workdir = Path(ready["workdir"])
+    state = json.loads((workdir / "terraform.tfstate").read_text())
+    return Deployed(ready["endpoint"], ready["outputs"], state, workdir)
+
+
 def use(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """One function's deployed environment in os.environ, nothing else of the contract's."""
     from bastion_orchestrator.app import wiring
@@ -240,3 +288,7 @@ def use(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
