@@ -1,17 +1,19 @@
 """The composition root: which door an event came through, and the parts each door needs.
 
 This is the only module that knows both the doors and the wiring; the doors call inward
-(``app.dispatcher``) and never import each other or the wiring.
+(``app.dispatcher``) and never import each other or the wiring. Each door, and the wiring,
+is imported when its first event arrives: a cold Slack acknowledgement loads neither the
+direct door nor the use cases it never runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.config import get_settings
-from bastion_orchestrator.doors import continuation, direct, function_url, iam, scheduled
-from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
+from bastion_orchestrator.doors import function_url
+
+if TYPE_CHECKING:
+    from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
 
 
 def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
@@ -19,6 +21,9 @@ def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
     continuations, and direct payloads. Never raises for a request a caller sent."""
     if isinstance(event, dict) and "requestContext" in event:
         return function_url.handle(event, context, slack=_slack_door, iam=_iam_door)
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.doors import continuation
+
     if continuation.is_continuation(event):
         return continuation.handle(
             event,
@@ -27,23 +32,33 @@ def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
             now=wiring.now(),
             jobs=wiring.slack_jobs(),
         )
+    from bastion_orchestrator.doors import direct
+
     return direct.handle(event, context.aws_request_id, wiring.dispatcher())
 
 
 def run_scheduled(event: Any) -> dict[str, Any]:
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.doors import scheduled
+
     return scheduled.handle(event, wiring.reaper, wiring.expire_approvals)
 
 
 def _iam_door(request: HttpRequest, context: Any) -> HttpAnswer:
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.doors import iam
+
     return iam.handle(request, wiring.dispatcher())
 
 
 def _slack_door(request: HttpRequest, context: Any) -> HttpAnswer:
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.config import get_settings
     from bastion_orchestrator.doors.slack import SlackDoor
 
     door = SlackDoor(
         dispatcher=wiring.dispatcher(),
-        jobs=wiring.slack_jobs(),
+        jobs=wiring.slack_jobs,
         settings=get_settings,
         signing_secret=wiring.signing_secret,
         clock=wiring.now,

@@ -1,10 +1,10 @@
 """Continuations: the slow half of a Slack request, run by an asynchronous self-invocation.
 
 The function's direct-invoke door is open to operators, so a continuation must prove that this
-deployment's Slack door produced it. The door seals the whole job and the time it was issued
-with HMAC-SHA256 under a key derived from the Slack signing secret (never the secret itself:
-a continuation signature can never pass as a Slack request signature, nor the reverse). The
-receiving side refuses anything unsigned, altered, malformed or older than
+deployment's Slack door produced it. The door seals (``app.sealing``) the whole job and the
+time it was issued with HMAC-SHA256 under a key derived from the Slack signing secret (never
+the secret itself: a continuation signature can never pass as a Slack request signature, nor
+the reverse). The receiving side refuses anything unsigned, altered, malformed or older than
 ``MAX_AGE_SECONDS`` before it parses the job; a refusal is logged, counted and changes nothing.
 
 A genuine continuation delivered twice launches once: its ``request_id`` (from the signed Slack
@@ -14,28 +14,22 @@ idempotency key.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from bastion_orchestrator.app.dispatcher import Dispatcher
+from bastion_orchestrator.app.sealing import MAX_AGE_SECONDS, ForgedContinuation, seal, unseal
 from bastion_orchestrator.clock import Clock, parse_iso
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.observability import count, logger
 from models import USER_ID, Approve, Create, Deny, Destroy, SlackJob, Status
 
-# The module sets the orchestrator's maximum async event age to the same 15 minutes.
-MAX_AGE_SECONDS: Final = 900
-CLOCK_SKEW_SECONDS: Final = 60
-_KEY_LABEL: Final = b"bastion-orchestrator/continuation/v1"
-_VERSION: Final = "v1="
-_FIELDS: Final = frozenset({"job", "issued_at", "signature"})
+__all__ = ["MAX_AGE_SECONDS", "ForgedContinuation", "SlackJobs", "seal", "unseal"]
+
 # After a create, the requester is told when the bastion is ready, within this budget (and
 # the invocation's remaining time, less a margin to report).
 READY_WAIT: Final = timedelta(minutes=3)
@@ -49,66 +43,6 @@ def _budget(context: Any) -> timedelta:
         return READY_WAIT
     left = timedelta(milliseconds=int(remaining())) - _REPORT_MARGIN
     return max(timedelta(0), min(READY_WAIT, left))
-
-
-class ForgedContinuation(Exception):
-    """A continuation this deployment did not produce (or no longer vouches for)."""
-
-
-def _key(signing_secret: str) -> bytes:
-    import hashlib
-    import hmac
-
-    return hmac.new(signing_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
-
-
-def _mac(signing_secret: str, job: Mapping[str, Any], issued_at: int) -> str:
-    import hashlib
-    import hmac
-
-    canonical = json.dumps(
-        {"issued_at": issued_at, "job": job}, sort_keys=True, separators=(",", ":")
-    ).encode()
-    return _VERSION + hmac.new(_key(signing_secret), canonical, hashlib.sha256).hexdigest()
-
-
-def seal(job: SlackJob, signing_secret: str, now: datetime) -> dict[str, Any]:
-    """The payload of the async invocation: the job, when it was issued, and their MAC."""
-    body = job.model_dump(mode="json", exclude_none=True)
-    issued_at = int(now.timestamp())
-    return {
-        "continuation": {
-            "job": body,
-            "issued_at": issued_at,
-            "signature": _mac(signing_secret, body, issued_at),
-        }
-    }
-
-
-def unseal(envelope: Any, signing_secret: str | None, now: datetime) -> SlackJob:
-    """The job inside a genuine, fresh continuation; ``ForgedContinuation`` otherwise."""
-    if not isinstance(envelope, dict) or set(envelope) != _FIELDS:
-        raise ForgedContinuation("not a continuation envelope (job, issued_at, signature)")
-    job, issued_at, signature = envelope["job"], envelope["issued_at"], envelope["signature"]
-    if not isinstance(job, dict) or type(issued_at) is not int or not isinstance(signature, str):
-        raise ForgedContinuation("malformed envelope")
-    if not signing_secret:
-        raise ForgedContinuation("no signing_secret configured: no continuation can be genuine")
-    try:
-        expected = _mac(signing_secret, job, issued_at)
-    except (TypeError, ValueError) as e:  # a job that is not plain JSON
-        raise ForgedContinuation("job is not canonical JSON") from e
-    import hmac  # only continuations need it
-
-    if not signature.isascii() or not hmac.compare_digest(expected, signature):
-        raise ForgedContinuation("signature does not match")
-    age = now.timestamp() - issued_at
-    if age > MAX_AGE_SECONDS or age < -CLOCK_SKEW_SECONDS:
-        raise ForgedContinuation(f"stale: issued {int(age)} s ago")
-    try:
-        return SlackJob.model_validate(job)
-    except ValidationError as e:  # signed by us yet invalid: a bug, never worth a retry
-        raise ForgedContinuation(f"invalid job: {e.error_count()} error(s)") from e
 
 
 Reply = Callable[[str, Notice, bool], None]

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
-from bastion_orchestrator.app.approvals import Approvals
-from bastion_orchestrator.app.orchestrator import Orchestrator
 from bastion_orchestrator.app.policy import (
     Act,
     Action,
@@ -24,7 +22,6 @@ from bastion_orchestrator.app.policy import (
     RequestApproval,
     Verdict,
 )
-from bastion_orchestrator.app.views import validation_error
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.actor import Actor, Owner
 from bastion_orchestrator.errors import (
@@ -37,6 +34,10 @@ from bastion_orchestrator.errors import (
 )
 from bastion_orchestrator.observability import audit, count, logger
 from models import FIELD_HINTS, Create, Destroy, Extend, IamCreate, ListBastions, Status
+
+if TYPE_CHECKING:  # built by the wiring, on first use: the policy alone needs neither
+    from bastion_orchestrator.app.approvals import Approvals
+    from bastion_orchestrator.app.orchestrator import Orchestrator
 
 # Refusals a user caused are warnings; the rest (configuration, capacity, AWS) are errors.
 USER_CAUSED: Final = (InvalidRequest, NotFound, Forbidden, LimitExceeded)
@@ -55,6 +56,8 @@ ALLOWED_FIELDS: Final = {
 
 def invalid(error: ValidationError) -> InvalidRequest:
     """A payload pydantic refused, as one VALIDATION_ERROR that says how to fix each field."""
+    from bastion_orchestrator.app.views import validation_error
+
     return validation_error(error, FIELD_HINTS, ALLOWED_FIELDS)
 
 

@@ -12,29 +12,29 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from bastion_orchestrator.app.approvals import ApprovalBoard, Approvals, ApprovalStore
-from bastion_orchestrator.app.continuations import SlackJobs
-from bastion_orchestrator.app.dispatcher import Dispatcher
-from bastion_orchestrator.app.forensics import Forensics
-from bastion_orchestrator.app.orchestrator import Orchestrator
-from bastion_orchestrator.app.policy import Policy
-from bastion_orchestrator.app.reaper import Reaper
 from bastion_orchestrator.aws import clients
-from bastion_orchestrator.aws.ec2 import Ec2Instances, Ec2Reachability
-from bastion_orchestrator.aws.scheduler import SchedulerSchedules
-from bastion_orchestrator.aws.ssm import SsmSessions, image_resolver
 from bastion_orchestrator.clock import Clock, system_clock
 from bastion_orchestrator.config import Settings, get_settings
-from bastion_orchestrator.domain.bastion import Lifetime
-from bastion_orchestrator.domain.ports import NoSlots, Notifier, Slots
 from bastion_orchestrator.errors import ConfigurationError
 
+# Each factory imports what it builds: a cold request loads only the parts its door uses (the
+# Slack acknowledgement never loads the orchestrator, EC2 or the approvals).
 if TYPE_CHECKING:
     from typing import Any
 
+    from bastion_orchestrator.app.approvals import ApprovalBoard, Approvals, ApprovalStore
+    from bastion_orchestrator.app.continuations import SlackJobs
+    from bastion_orchestrator.app.dispatcher import Dispatcher
+    from bastion_orchestrator.app.forensics import Forensics
+    from bastion_orchestrator.app.orchestrator import Orchestrator
+    from bastion_orchestrator.app.policy import Policy
+    from bastion_orchestrator.app.reaper import Reaper
+    from bastion_orchestrator.aws.ec2 import Ec2Instances, Ec2Reachability
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
-    from bastion_orchestrator.domain.ports import Notice
-    from bastion_orchestrator.slack.notifier import SlackSecret
+    from bastion_orchestrator.aws.scheduler import SchedulerSchedules
+    from bastion_orchestrator.domain.bastion import Lifetime
+    from bastion_orchestrator.domain.ports import Notice, Notifier, Slots
+    from bastion_orchestrator.slack.secret import SlackSecret
 
 _clock: list[Clock] = [system_clock]
 _sleep: list[Callable[[float], None]] = [time.sleep]
@@ -55,6 +55,8 @@ def now() -> datetime:
 
 
 def rules(settings: Settings) -> Lifetime:
+    from bastion_orchestrator.domain.bastion import Lifetime
+
     return Lifetime.of_hours(
         settings.bastion_lifetime_hours,
         settings.extend_hours,
@@ -65,6 +67,9 @@ def rules(settings: Settings) -> Lifetime:
 
 @cache
 def instances() -> Ec2Instances:
+    from bastion_orchestrator.aws.ec2 import Ec2Instances
+    from bastion_orchestrator.aws.ssm import image_resolver
+
     s = get_settings()
     return Ec2Instances(
         clients.ec2,
@@ -77,6 +82,8 @@ def instances() -> Ec2Instances:
 
 @cache
 def schedules() -> SchedulerSchedules:
+    from bastion_orchestrator.aws.scheduler import SchedulerSchedules
+
     s = get_settings()
     return SchedulerSchedules(
         clients.scheduler,
@@ -102,7 +109,7 @@ def notifier() -> Notifier:
 
 @cache
 def slack_secret_loader() -> Callable[[], SlackSecret]:
-    from bastion_orchestrator.slack.notifier import secret_loader
+    from bastion_orchestrator.slack.secret import secret_loader
 
     return secret_loader(get_settings().slack_secret_arn)
 
@@ -153,6 +160,8 @@ def self_invoker() -> SelfInvoker:
 def slots() -> Slots:
     s = get_settings()
     if not s.idempotency_table:
+        from bastion_orchestrator.domain.ports import NoSlots
+
         return NoSlots()
     from bastion_orchestrator.aws.slots import DynamoSlots
 
@@ -166,6 +175,9 @@ def slots() -> Slots:
 
 
 def orchestrator() -> Orchestrator:
+    from bastion_orchestrator.app.orchestrator import Orchestrator
+    from bastion_orchestrator.aws.ssm import SsmSessions
+
     s = get_settings()
     return Orchestrator(
         settings=s,
@@ -181,6 +193,8 @@ def orchestrator() -> Orchestrator:
 
 
 def forensics() -> Forensics:
+    from bastion_orchestrator.app.forensics import Forensics
+
     s = get_settings()
     snapshots = None
     if s.snapshot_on_terminate:
@@ -191,14 +205,20 @@ def forensics() -> Forensics:
 
 
 def policy() -> Policy:
+    from bastion_orchestrator.app.policy import Policy
+
     return Policy.of(get_settings())
 
 
 def dispatcher() -> Dispatcher:
+    from bastion_orchestrator.app.dispatcher import Dispatcher
+
     return Dispatcher(policy=policy, orchestrator=orchestrator, approvals=approvals)
 
 
 def approvals() -> Approvals:
+    from bastion_orchestrator.app.approvals import Approvals
+
     s = get_settings()
     return Approvals(
         store=approval_store,
@@ -248,6 +268,8 @@ def approval_board() -> ApprovalBoard:
 
 
 def slack_jobs() -> SlackJobs:
+    from bastion_orchestrator.app.continuations import SlackJobs
+
     return SlackJobs(
         dispatcher=dispatcher(),
         environment=lambda: get_settings().environment,
@@ -263,10 +285,15 @@ def slack_jobs() -> SlackJobs:
 
 @cache
 def reachability() -> Ec2Reachability:
+    from bastion_orchestrator.aws.ec2 import Ec2Reachability
+
     return Ec2Reachability(clients.ec2)
 
 
 def reaper() -> Reaper:
+    from bastion_orchestrator.app.reaper import Reaper
+    from bastion_orchestrator.aws.ssm import SsmSessions
+
     s = get_settings()
     return Reaper(
         environment=s.environment,
@@ -286,6 +313,7 @@ def reset() -> None:
     """Forget settings, clients, adapters and cached parameters (tests, demo)."""
     from bastion_orchestrator.aws import idempotency, ssm
     from bastion_orchestrator.slack import notifier as slack_notifier
+    from bastion_orchestrator.slack import secret
 
     get_settings.cache_clear()
     clients.reset()
@@ -299,6 +327,6 @@ def reset() -> None:
     approval_board.cache_clear()
     slots.cache_clear()
     ssm._parameters.cache_clear()
-    slack_notifier._secrets.cache_clear()
+    secret._secrets.cache_clear()
     slack_notifier.web_client.cache_clear()
     idempotency.once_per_request.cache_clear()

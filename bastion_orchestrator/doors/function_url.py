@@ -6,6 +6,11 @@ UTF-8 all answer 400). A request whose ``requestContext.authorizer.iam`` is pres
 through the ``AWS_IAM`` URL (AWS fills it; nobody on the public URL can) and goes to the IAM
 door; every other request must carry Slack's signature, checked by the Slack door before
 anything is parsed, or it answers 401.
+
+There is one route (a door is chosen by what the request carries, not by its path), so the
+transport answers by itself: Powertools' ``LambdaFunctionUrlResolver`` would add nothing here
+but its import, every Powertools event source and resolver, 60-90 ms of each cold Slack
+request (``make bench``), which Slack's 3-second limit pays for.
 """
 
 from __future__ import annotations
@@ -14,13 +19,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bastion_orchestrator.observability import count, logger
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Malformed(Exception):
 
 
 def answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    """A Function URL response, built without the resolver (for events it cannot read)."""
+    """A Function URL response (payload format 2.0), JSON."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
@@ -63,9 +64,22 @@ def handle(event: dict[str, Any], context: Any, *, slack: Door, iam: Door) -> di
         count("MalformedHttpRequests")
         logger.warning("malformed Function URL request", extra={"reason": str(e)})
         return answer(400, {"error": "malformed_request", "message": str(e)})
-    app = _resolver()
-    app.append_context(request=request, door=iam if request.iam is not None else slack)  # type: ignore[no-untyped-call]
-    return app.resolve(_normalised(request), context)
+    door = iam if request.iam is not None else slack
+    try:
+        result = door(request, context)
+    except Exception as error:
+        logger.exception("Function URL request failed", extra={"error": repr(error)})
+        count("InternalErrors")
+        return answer(
+            500,
+            {
+                "success": False,
+                "error": "INTERNAL_ERROR",
+                "message": "Unexpected failure; nothing was changed. Retry, and check the "
+                "function's logs if it persists.",
+            },
+        )
+    return answer(result.status, result.body)
 
 
 def parse(event: dict[str, Any]) -> HttpRequest:
@@ -108,54 +122,3 @@ def _body(event: dict[str, Any]) -> str:
         return raw.decode("utf-8")
     except (binascii.Error, ValueError) as e:  # UnicodeError is a ValueError
         raise Malformed(f"body is not valid {'base64 of ' if encoded else ''}UTF-8") from e
-
-
-def _normalised(request: HttpRequest) -> dict[str, Any]:
-    """The event as the resolver reads it: only fields already checked."""
-    return {
-        "version": "2.0",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": {"http": {"method": request.method, "path": "/"}, "stage": "$default"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
-
-
-@cache
-def _resolver() -> LambdaFunctionUrlResolver:
-    from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
-
-    app = LambdaFunctionUrlResolver()
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
-    # Recognised by what the request carries (a Slack form or an IAM authorizer), not its path.
-    @app.route(".+", method=methods)
-    def any_request() -> Response[str]:
-        request: HttpRequest = app.context["request"]
-        door: Door = app.context["door"]
-        result = door(request, app.lambda_context)
-        return _response(result.status, result.body)
-
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def crashed(error: Exception) -> Response[str]:
-        logger.exception("Function URL request failed", extra={"error": repr(error)})
-        count("InternalErrors")
-        return _response(
-            500,
-            {
-                "success": False,
-                "error": "INTERNAL_ERROR",
-                "message": "Unexpected failure; nothing was changed. Retry, and check the "
-                "function's logs if it persists.",
-            },
-        )
-
-    return app
-
-
-def _response(status: int, body: dict[str, Any]) -> Response[str]:
-    from aws_lambda_powertools.event_handler import Response
-
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))

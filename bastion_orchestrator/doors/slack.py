@@ -6,7 +6,7 @@ becomes an actor (the signed ``user_id``) and an action, and the policy is asked
 a refusal is answered inside Slack's 3 seconds with no AWS call. Quick verbs (help, list,
 status) are answered inline; create, extend and destroy are acknowledged and handed to an
 asynchronous invocation of this function as a sealed continuation
-(``app.continuations.seal``) whose replies go only to Slack.
+(``app.sealing.seal``) whose replies go only to Slack.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
-from slack_sdk.signature import Clock as SlackClock
 
-from bastion_orchestrator.app.continuations import SlackJobs, seal
-from bastion_orchestrator.app.dispatcher import Dispatcher, invalid, refused
+from bastion_orchestrator.app.dispatcher import invalid, refused
+from bastion_orchestrator.app.sealing import seal
 from bastion_orchestrator.config import Settings
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
@@ -46,6 +45,10 @@ from models import (
     Status,
 )
 
+if TYPE_CHECKING:
+    from bastion_orchestrator.app.continuations import SlackJobs
+    from bastion_orchestrator.app.dispatcher import Dispatcher
+
 _USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
 BUTTONS: Final = {
     messages.EXTEND_ACTION: "extend",
@@ -65,7 +68,7 @@ _SLOW: Final = {
 @dataclass(frozen=True)
 class SlackDoor:
     dispatcher: Dispatcher
-    jobs: SlackJobs
+    jobs: Callable[[], SlackJobs]  # the slow half, built only when it runs inline
     settings: Callable[[], Settings]
     signing_secret: Callable[[], str | None]
     clock: Callable[[], datetime]
@@ -98,7 +101,7 @@ class SlackDoor:
 
     # ------------------------------------------------------------------ the gate
     def _signed(self, request: HttpRequest) -> bool:
-        from slack_sdk.signature import SignatureVerifier
+        from slack_sdk.signature import Clock, SignatureVerifier
 
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
@@ -113,7 +116,7 @@ class SlackDoor:
             return False
         clock = self.clock
 
-        class _Clock(SlackClock):
+        class _Clock(Clock):
             def now(self) -> float:
                 return clock().timestamp()
 
@@ -246,7 +249,7 @@ class SlackDoor:
             replace_original=replace_original,
         )
         if not self._enqueue(job, context):
-            result = self.jobs.run(job, context)
+            result = self.jobs().run(job, context)
             if result.get("pending_approval"):
                 return messages.answer(str(result.get("message")))
             if result.get("success"):

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.actor import Owner
 from bastion_orchestrator.domain.approval import Approval
@@ -22,51 +20,17 @@ from bastion_orchestrator.domain.ports import Notice
 from bastion_orchestrator.errors import NotificationFailed
 from bastion_orchestrator.observability import logger
 from bastion_orchestrator.slack.messages import render
+from bastion_orchestrator.slack.secret import SlackSecret
 from models import SLACK_RESPONSE_URL
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_lambda import LambdaClient
     from slack_sdk import WebClient
 
 CHANNEL_KINDS: Final = frozenset({"terminated"})
 _SLACK_HOOK: Final = re.compile(SLACK_RESPONSE_URL)
 _EMAIL: Final = re.compile(r"^[^@\s]{1,128}@[A-Za-z0-9.-]{1,127}$")
-SECRET_CACHE_SECONDS: Final = 300
 SLACK_TIMEOUT_SECONDS: Final = 5
-
-
-@dataclass(frozen=True)
-class SlackSecret:
-    bot_token: str | None = None
-    signing_secret: str | None = None
-    webhook_url: str | None = None
-
-
-@cache
-def _secrets() -> SecretsProvider:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    # Our client: one session and one Secrets Manager client per container, with our retries
-    # and timeouts (left alone, the provider builds its own). wiring.reset() clears both.
-    return SecretsProvider(boto3_client=clients.client("secretsmanager"))
-
-
-def secret_loader(secret_arn: str | None) -> Callable[[], SlackSecret]:
-    """Read the Slack secret (JSON: bot_token, signing_secret, webhook_url), cached 5 min."""
-
-    def load() -> SlackSecret:
-        if not secret_arn:
-            return SlackSecret()
-        raw = _secrets().get(secret_arn, max_age=SECRET_CACHE_SECONDS, transform="json")
-        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        return SlackSecret(
-            bot_token=data.get("bot_token") or None,
-            signing_secret=data.get("signing_secret") or None,
-            webhook_url=data.get("webhook_url") or None,
-        )
-
-    return load
 
 
 class SlackNotifier:

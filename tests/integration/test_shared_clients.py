@@ -8,7 +8,7 @@ import pytest
 import handler
 from bastion_orchestrator.app import wiring
 from bastion_orchestrator.aws import clients, ssm
-from bastion_orchestrator.slack import notifier
+from bastion_orchestrator.slack import secret as slack_secret
 from tests.support.api_calls import counting
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_the_slack_secret_is_read_through_our_secrets_manager_client(aws, slack)
         secret = wiring.slack_secret()
     assert secret.bot_token == "xoxb-test-token"
     assert calls == {"secretsmanager.GetSecretValue": 1}
-    assert notifier._secrets().client is clients.client("secretsmanager")
+    assert slack_secret._secrets().client is clients.client("secretsmanager")
 
 
 def test_one_client_per_service(aws, slack, clock, lambda_context, monkeypatch):

@@ -349,3 +349,67 @@ def test_the_ack_path_creates_no_ec2_client(aws, slack, clock, lambda_context, l
     made = {c.meta.service_model.service_name for c in clients.created()}
     assert "ec2" not in made and len(lambda_async) == 3
     assert made <= {"secretsmanager", "lambda"}
+
+
+# A cold container, in a fresh interpreter: moto in-process, the Slack secret, one signed
+# create. The async self-invocation is recorded instead of sent (moto cannot run the function).
+_COLD_ACK = """
+import json, sys, time
+from tests import conftest  # dummy credentials, moto's AMIs, before anything else
+from moto import mock_aws
+with mock_aws():
+    import boto3
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="slack", SecretString=json.dumps({"signing_secret": sys.argv[1]}))["ARN"]
+    import os
+    os.environ.update(json.loads(sys.argv[2]), SLACK_SECRET_ARN=arn)
+    before = set(sys.modules)
+    import handler
+    from bastion_orchestrator.app import wiring
+    queued = []
+    wiring.enqueue = lambda arn, payload: queued.append(payload)
+    from tests.support.slack_requests import function_url_event, slash_command
+    event = function_url_event(slash_command("bastion create dev INC-1"), secret=sys.argv[1],
+                               timestamp=int(time.time()))
+    answer = handler.lambda_handler(event, conftest.FakeLambdaContext())
+    print(json.dumps({"status": answer["statusCode"], "queued": len(queued),
+                      "loaded": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_ACK, SECRET, json.dumps(aws.env)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # Then the create is acknowledged and queued
+    assert result["status"] == 200 and result["queued"] == 1
+    loaded = set(result["loaded"])
+    # And it loaded none of the slow half: no use case, no EC2, no approvals, no notifier ...
+    slow_half = {
+        "bastion_orchestrator.app.orchestrator",
+        "bastion_orchestrator.app.approvals",
+        "bastion_orchestrator.app.continuations",
+        "bastion_orchestrator.app.reaper",
+        "bastion_orchestrator.aws.ec2",
+        "bastion_orchestrator.aws.scheduler",
+        "bastion_orchestrator.domain.boot",
+        "bastion_orchestrator.slack.notifier",
+    }
+    assert loaded & slow_half == set()
+    # ... nor slack-sdk's HTTP clients, nor Powertools' event handler (every resolver)
+    assert not {m for m in loaded if m.startswith(("slack_sdk.web", "slack_sdk.webhook"))}
+    assert not {m for m in loaded if m.startswith("aws_lambda_powertools.event_handler")}
+    # But it did verify with slack-sdk's own verifier
+    assert "slack_sdk.signature" in loaded

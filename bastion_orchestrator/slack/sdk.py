@@ -1,0 +1,38 @@
+"""slack-sdk, with its Web API and webhook clients loaded on first use only.
+
+``import slack_sdk.signature`` (or ``slack_sdk.models.blocks``) first runs
+``slack_sdk/__init__.py``, which imports the Web API and webhook clients and their HTTP stack:
+about 70 ms of every cold Slack request (``make bench``), whose acknowledgement needs only the
+signature verifier and Block Kit models. ``defer_clients()`` registers the package with its
+``__init__`` not yet run: submodules import as usual, and the first use of a name the package
+itself defines (``from slack_sdk import WebClient``, in the notifier after the
+acknowledgement) runs the real ``__init__``, in the same module object. Every line that runs is
+slack-sdk's own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any, Final
+
+PACKAGE: Final = "slack_sdk"
+
+
+def defer_clients() -> None:
+    """Registers slack_sdk with its ``__init__`` deferred; nothing when it is loaded already."""
+    if PACKAGE in sys.modules:
+        return
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.loader is None:
+        return  # not installed: the first import says so
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def __getattr__(name: str) -> Any:  # PEP 562: only for names the module lacks
+        del package.__getattr__
+        loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = __getattr__  # type: ignore[method-assign]
+    sys.modules[PACKAGE] = package
