@@ -11,7 +11,7 @@ and says what to do next.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -25,8 +25,10 @@ from slack_sdk.models.blocks import (
 )
 
 from bastion_orchestrator.clock import iso
-from bastion_orchestrator.domain.approval import Approval
-from bastion_orchestrator.domain.ports import Notice
+
+if TYPE_CHECKING:  # types only: the Slack acknowledgement renders neither
+    from bastion_orchestrator.domain.approval import Approval
+    from bastion_orchestrator.domain.ports import Notice
 
 EXTEND_ACTION: Final = "bastion_extend"
 DESTROY_ACTION: Final = "bastion_destroy"
