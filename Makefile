@@ -51,10 +51,10 @@ integration: $(STAMP)
 # Two workers (the build machine has two cores), one test file per worker at a time. The
 # terraform moto example is applied once, in the background from the first second
 # (--terraform-early, tests/support/early_stack.py); one worker runs every tests/terraform
-# module against it, cloudsplaining's least-privilege scan included. Timings: `make test-times`.
+# module against it, cloudsplaining's least-privilege scan included. lint and tf-check (one
+# core each) run side by side first. The last line says where the time went.
 test: test-clock $(STAMP) $(CHECKOV_STAMP) $(CLOUDSPLAINING_STAMP)
-	@$(call timed,lint,$(MAKE) --no-print-directory lint)
-	@$(call timed,tf-check,$(MAKE) --no-print-directory tf-check)
+	@$(call timed,lint+tf-check,$(MAKE) --no-print-directory -j2 --output-sync=target lint tf-check)
 	@$(call timed,pytest,CLOUDSPLAINING=$(CLOUDSPLAINING_VENV)/bin/cloudsplaining \
 	  $(PY) -m pytest -q -n 2 --dist loadfile --terraform-early)
 	@awk -v now=$$(date +%s%N) 'NR == 1 { start = $$2; next } \
