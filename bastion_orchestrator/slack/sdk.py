@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from typing import Any, Final
 
 PACKAGE: Final = "slack_sdk"
@@ -28,10 +29,18 @@ def defer_clients() -> None:
         return  # not installed: the first import says so
     package = importlib.util.module_from_spec(spec)
     loader = spec.loader
+    lock = threading.RLock()  # a second thread waits for the first to finish the __init__
+    state = {"started": False, "done": False}
 
     def __getattr__(name: str) -> Any:  # PEP 562: only for names the module lacks
-        del package.__getattr__
-        loader.exec_module(package)
+        with lock:
+            if not state["started"]:
+                state["started"] = True
+                loader.exec_module(package)
+                state["done"] = True
+                del package.__getattr__
+            elif not state["done"]:  # the __init__ itself (same thread), asking for a name
+                raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}")
         return getattr(package, name)
 
     package.__getattr__ = __getattr__  # type: ignore[method-assign]
