@@ -67,6 +67,7 @@ def handle(event: dict[str, Any], context: Any, *, slack: Door, iam: Door) -> di
     door = iam if request.iam is not None else slack
     try:
         result = door(request, context)
+        return answer(result.status, result.body)  # serialised here: a bad body is a 500 too
     except Exception as error:
         logger.exception("Function URL request failed", extra={"error": repr(error)})
         count("InternalErrors")
@@ -79,7 +80,6 @@ def handle(event: dict[str, Any], context: Any, *, slack: Door, iam: Door) -> di
                 "function's logs if it persists.",
             },
         )
-    return answer(result.status, result.body)
 
 
 def parse(event: dict[str, Any]) -> HttpRequest:

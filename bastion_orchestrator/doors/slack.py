@@ -111,7 +111,7 @@ class SlackDoor:
         if not (signature.isascii() and signature.startswith("v0=")):
             return False
         secret = self.signing_secret()
-        if not secret:
+        if not secret or not secret.strip():  # slack-sdk raises on a blank one
             logger.error("no signing_secret in the Slack secret (SLACK_SECRET_ARN): refusing")
             return False
         clock = self.clock

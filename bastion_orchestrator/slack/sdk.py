@@ -6,8 +6,9 @@ about 70 ms of every cold Slack request (``make bench``), whose acknowledgement 
 signature verifier and Block Kit models. ``defer_clients()`` registers the package with its
 ``__init__`` not yet run: submodules import as usual, and the first use of a name the package
 itself defines (``from slack_sdk import WebClient``, in the notifier after the
-acknowledgement) runs the real ``__init__``, in the same module object. Every line that runs is
-slack-sdk's own.
+acknowledgement) runs the real ``__init__``, in the same module object, once. A submodule
+asked for by name (``from slack_sdk import version``, as ``slack_sdk.web`` does) is imported
+without it. Every line that runs is slack-sdk's own.
 """
 
 from __future__ import annotations
@@ -33,10 +34,18 @@ def defer_clients() -> None:
     state = {"started": False, "done": False}
 
     def __getattr__(name: str) -> Any:  # PEP 562: only for names the module lacks
+        # A submodule (slack_sdk.web's own `from slack_sdk import version`) is just imported:
+        # running the __init__ then would re-enter a half-imported slack_sdk.web.
+        if not name.startswith("_") and importlib.util.find_spec(f"{PACKAGE}.{name}"):
+            return importlib.import_module(f"{PACKAGE}.{name}")
         with lock:
             if not state["started"]:
                 state["started"] = True
-                loader.exec_module(package)
+                try:
+                    loader.exec_module(package)
+                except BaseException:
+                    state["started"] = False  # the next use tries again
+                    raise
                 state["done"] = True
                 del package.__getattr__
             elif not state["done"]:  # the __init__ itself (same thread), asking for a name

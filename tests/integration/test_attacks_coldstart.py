@@ -716,3 +716,24 @@ def test_a_signed_request_with_a_huge_form_is_answered(
     # Then it is served (list is quick) and nothing is queued
     assert status == 200
     assert lambda_async == []
+
+
+def test_a_blank_signing_secret_refuses_every_request_as_unsigned(
+    aws, clock, lambda_context, monkeypatch
+):
+    import boto3
+
+    from bastion_orchestrator.app import wiring
+
+    # Given a Slack secret whose signing_secret is only whitespace (a bad copy-paste)
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="blank", SecretString=json.dumps({"signing_secret": "   "})
+    )["ARN"]
+    monkeypatch.setenv("SLACK_SECRET_ARN", arn)
+    wiring.reset()
+    # When a request signed with that blank secret arrives
+    ts = int(clock().timestamp())
+    event = function_url_event(slash_command("bastion create"), secret="   ", timestamp=ts)
+    status, body = _call(event, lambda_context)
+    # Then it is refused like any unsigned request (slack-sdk would raise on the blank key)
+    assert (status, body) == (401, {"error": "invalid_signature"})
