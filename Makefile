@@ -58,7 +58,7 @@ test: test-clock $(STAMP) $(CHECKOV_STAMP) $(CLOUDSPLAINING_STAMP)
 	@$(call timed,pytest,CLOUDSPLAINING=$(CLOUDSPLAINING_VENV)/bin/cloudsplaining \
 	  $(PY) -m pytest -q -n 2 --dist loadfile --terraform-early)
 	@awk -v now=$$(date +%s%N) 'NR == 1 { start = $$2; next } \
-	  { ms[$$1] = $$2; if ($$1 ~ /^virtualenv:/) venv += $$2; else steps = steps sprintf(", %s %.0f s", $$1, $$2 / 1000) } \
+	  { if ($$1 ~ /^virtualenv:/) venv += $$2; else steps = steps sprintf(", %s %.0f s", $$1, $$2 / 1000) } \
 	  END { total = (now - start) / 1e6; \
 	    printf "make test took %.0f s here: %.0f s without virtualenvs (%s), %.0f s building virtualenvs\n", \
 	      total / 1000, (total - venv) / 1000, substr(steps, 3), venv / 1000 }' $(TIMES)

@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,13 +25,14 @@ import pytest
 
 import handler
 from tests.conftest import EVENTS
+from tests.support import fresh
 from tests.support.doors import SECRET, sealed, signed
 from tests.support.iam_requests import iam_event
 from tests.support.slack_requests import function_url_event, sign, slash_command
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = fresh.ROOT
 INTERNAL_ERROR_BODY = {
     "success": False,
     "error": "INTERNAL_ERROR",
@@ -554,17 +554,6 @@ SDK_ORDERS = {
 }
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("name", list(SDK_ORDERS))
 def test_the_deferred_slack_sdk_imports_in_any_order(name):
     # HOLE (the submodule-first orders): slack_sdk/web/internal_utils.py does
@@ -576,7 +565,7 @@ def test_the_deferred_slack_sdk_imports_in_any_order(name):
     # without its __getattr__: `from slack_sdk import WebClient` then fails for the rest of
     # the container's life.
     # Given a fresh interpreter where the project deferred slack_sdk's __init__
-    done = _run(_SDK_ORDER, json.dumps(SDK_ORDERS[name]))
+    done = fresh.run(_SDK_ORDER, json.dumps(SDK_ORDERS[name]))
     # When slack_sdk's modules are imported in this order, then the package's clients
     # Then every import works and the package ends up as slack-sdk itself sets it up
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-1500:]
@@ -626,9 +615,7 @@ def test_a_cold_continuation_replies_to_slack(aws):
         response_url="https://hooks.slack.com/commands/T000/1234/abcd",
     )
     # When it is the first event of a fresh container
-    done = _run(_COLD_CONTINUATION, SECRET, json.dumps(aws.env), json.dumps(envelope))
-    assert done.returncode == 0, done.stderr[-3000:]
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    outcome = fresh.last_json(_COLD_CONTINUATION, SECRET, json.dumps(aws.env), json.dumps(envelope))
     # Then it ran, the requester got the answer on the response_url and the webhook notice
     # was sent, and slack-sdk's Web API client still loads afterwards
     assert outcome["result"].get("error") != "FORBIDDEN", outcome
@@ -699,7 +686,7 @@ def test_the_pydantic_plugin_switch_leaves_an_operators_choice_alone():
         "import os; os.environ['PYDANTIC_DISABLE_PLUGINS'] = 'logfire'\n"
         "import bastion_orchestrator; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
     )
-    done = _run(script)
+    done = fresh.run(script)
     # Then the package does not override it
     assert done.stdout.strip() == "logfire", done.stderr[-1500:]
 

@@ -378,21 +378,9 @@ with mock_aws():
 
 
 def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.support import fresh
 
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", _COLD_ACK, SECRET, json.dumps(aws.env)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=root,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = fresh.last_json(_COLD_ACK, SECRET, json.dumps(aws.env))
     # Then the create is acknowledged and queued
     assert result["status"] == 200 and result["queued"] == 1
     loaded = set(result["loaded"])

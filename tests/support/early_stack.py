@@ -14,6 +14,7 @@ distribution the option is refused.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ class Plugin:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.base, ignore_errors=True)  # the module copy and its state
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[KEY] = str(self.base)

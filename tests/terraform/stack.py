@@ -18,6 +18,7 @@ directory waits for it (``wait``) instead of applying itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -245,11 +246,7 @@ def serve(base: Path) -> None:
     standard input closes (the pytest process that started it ended)."""
     try:
         with moto_server() as endpoint:
-            try:
-                deployed = apply(endpoint, base)
-            except BaseException as error:  # pytest.fail and skip raise outcome exceptions
-                (base / FAILED).write_text(f"{type(error).__name__}: {error}")
-                raise
+            deployed = apply(endpoint, base)
             ready = {
                 "endpoint": endpoint,
                 "outputs": deployed.outputs,
@@ -258,12 +255,13 @@ def serve(base: Path) -> None:
             (base / f"{READY}.part").write_text(json.dumps(ready))
             (base / f"{READY}.part").rename(base / READY)
             sys.stdin.read()
-    except BaseException as error:
-        if not (base / FAILED).exists():
+    except BaseException as error:  # pytest.fail and skip raise outcome exceptions
+        if not (base / READY).exists():
             (base / FAILED).write_text(f"{type(error).__name__}: {error}")
         raise
 
 
+@functools.cache  # one background stack per process, read once
 def wait(base: Path, timeout: float = 900) -> Deployed:
     """The background apply's stack, once it is up (see ``serve``)."""
     deadline = time.monotonic() + timeout

@@ -3,34 +3,15 @@ interpreters: the package state of this test process is not a cold start's."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.support import fresh
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(code: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
 
 def test_the_verifier_and_block_kit_load_without_the_http_clients():
-    result = _run(
+    result = fresh.last_json(
         "import json, sys, bastion_orchestrator\n"
         "from slack_sdk.signature import SignatureVerifier\n"
         "from slack_sdk.models.blocks import SectionBlock\n"
@@ -42,7 +23,7 @@ def test_the_verifier_and_block_kit_load_without_the_http_clients():
 
 def test_the_first_use_of_a_client_runs_the_real_init_once_for_every_thread():
     # Given the verifier already loaded (the ack), then eight threads asking for the client
-    result = _run(
+    result = fresh.last_json(
         "import json, sys, threading, bastion_orchestrator\n"
         "import slack_sdk.signature, slack_sdk\n"
         "loader = type(slack_sdk.__spec__.loader)\n"
