@@ -19,14 +19,18 @@ from pydantic import (
     model_validator,
 )
 
-INSTANCE_ID: Final = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
-SUBNET_ID: Final = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
-SECURITY_GROUP_ID: Final = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
-VPC_ID: Final = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"
-# Lengths are max_length, not {m,n}: counted repetitions make pydantic-core's regexes slow to
-# compile, and that is paid on every cold start.
-USER_ID: Final = r"^[A-Za-z0-9_.@-]+$"
-USERNAME: Final = r"^[A-Za-z0-9._-]+$"
+from bastion_orchestrator.domain.ids import (
+    APPROVAL_ID,
+    INSTANCE_ID,
+    SECURITY_GROUP_ID,
+    SLACK_RESPONSE_URL,
+    SUBNET_ID,
+    USER_ID,
+    USER_ID_MAX,
+    USERNAME,
+    VPC_ID,
+)
+
 _DNS_LABEL: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")
 
 
@@ -63,7 +67,7 @@ FIELD_HINTS: Final[dict[str, str]] = {
 _DEFERRED: Final = ConfigDict(defer_build=True)
 
 InstanceId = Annotated[str, Field(pattern=INSTANCE_ID)]
-UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID)]
+UserId = Annotated[str, Field(min_length=1, max_length=USER_ID_MAX, pattern=USER_ID)]
 Username = Annotated[str, Field(min_length=1, max_length=80, pattern=USERNAME)]
 Hours = Annotated[float, Field(gt=0, le=720, allow_inf_nan=False)]
 
@@ -185,7 +189,6 @@ IamAction = Annotated[
 IAM_ACTION_ADAPTER: Final[TypeAdapter[IamAction]] = TypeAdapter(IamAction, config=_DEFERRED)
 
 # ------------------------------------------------------------------ approvals (Slack)
-APPROVAL_ID: Final = r"^apr-[0-9a-f]{16,32}$"
 
 
 class Approve(_Strict):
@@ -206,7 +209,6 @@ class Deny(_Strict):
 
 
 # ------------------------------------------------------------------ continuations
-SLACK_RESPONSE_URL: Final = r"^https://hooks\.slack\.com/[A-Za-z0-9/_.~%+-]+$"
 SlowAction = Annotated[Create | Extend | Destroy | Approve | Deny, Field(discriminator="action")]
 
 

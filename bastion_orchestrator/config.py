@@ -56,7 +56,8 @@ SubnetList = Annotated[
 
 
 class Settings(BaseModel):
-    """The contract's environment variables. Field aliases are the variable names."""
+    """The contract's environment variables. Field aliases are the variable names.
+    (``SLACK_SECRET_ARN`` alone is read by ``slack.secret``: the Slack door needs it first.)"""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False)
 
@@ -97,7 +98,6 @@ class Settings(BaseModel):
     allowed_user_ids: CsvSet = Field(frozenset(), alias="ALLOWED_USER_IDS")
     idle_minutes: int | None = Field(None, alias="IDLE_MINUTES", ge=5, le=1440)
     idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
-    slack_secret_arn: str | None = Field(None, alias="SLACK_SECRET_ARN")
     slack_channel: str | None = Field(None, alias="SLACK_CHANNEL")
     slack_api_url: str = Field(
         "https://slack.com/api/", alias="SLACK_API_URL", pattern=r"^https?://"

@@ -14,6 +14,7 @@ from bastion_orchestrator.doors import function_url
 
 if TYPE_CHECKING:
     from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
+    from bastion_orchestrator.doors.slack_forms import SlackForms
 
 
 def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def run_orchestrator(event: Any, context: Any) -> dict[str, Any]:
             context,
             signing_secret=wiring.signing_secret,
             now=wiring.now(),
-            jobs=wiring.slack_jobs(),
+            resume=lambda job, ctx: _slack_forms().resume(job, ctx),
         )
     from bastion_orchestrator.doors import direct
 
@@ -53,15 +54,26 @@ def _iam_door(request: HttpRequest, context: Any) -> HttpAnswer:
 
 def _slack_door(request: HttpRequest, context: Any) -> HttpAnswer:
     from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.config import get_settings
     from bastion_orchestrator.doors.slack import SlackDoor
 
     door = SlackDoor(
-        dispatcher=wiring.dispatcher(),
-        jobs=wiring.slack_jobs,
-        settings=get_settings,
+        forms=_slack_forms,
         signing_secret=wiring.signing_secret,
         clock=wiring.now,
         enqueue=wiring.enqueue,
     )
     return door(request, context)
+
+
+def _slack_forms() -> SlackForms:
+    """The Slack door's deciding half (pydantic, settings, the use cases): built only when a
+    request is decided, never for a slow verb's acknowledgement."""
+    from bastion_orchestrator.app import wiring
+    from bastion_orchestrator.doors.slack_forms import SlackForms
+
+    return SlackForms(
+        dispatcher=wiring.dispatcher(),
+        jobs=wiring.slack_jobs,
+        settings=wiring.get_settings,
+        answer_back=wiring.answer_back,
+    )

@@ -456,17 +456,9 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> Any:
     check(forged["statusCode"] == 401 and not queued, "401, nothing queued, nothing launched")
 
     step("direct invoke: a well-formed continuation sealed with a guessed key")
-    from bastion_orchestrator.app.continuations import seal
-    from models import SlackJob
+    from bastion_orchestrator.app.sealing import seal
 
-    job = SlackJob.model_validate(
-        {
-            "user_id": "U6666",
-            "username": "mallory",
-            "action": {"action": "create", "user_id": "U6666", "username": "mallory"},
-            "request_id": "0123456789abcdef0123456789abcdef",
-        }
-    )
+    job = {"slack_request": slash_command("bastion create dev", user_id="U6666")}
     refused = handler.lambda_handler(seal(job, "guessed-secret", clock()), ctx)
     show(refused)
     check(refused["error"] == "FORBIDDEN", "refused: this deployment did not produce it")

@@ -1,11 +1,10 @@
-"""Continuations: the slow half of a Slack request, run by an asynchronous self-invocation.
+"""Slack jobs: the slow half of a Slack request, once its door has decided it may run.
 
-The function's direct-invoke door is open to operators, so a continuation must prove that this
-deployment's Slack door produced it. The door seals (``app.sealing``) the whole job and the
-time it was issued with HMAC-SHA256 under a key derived from the Slack signing secret (never
-the secret itself: a continuation signature can never pass as a Slack request signature, nor
-the reverse). The receiving side refuses anything unsigned, altered, malformed or older than
-``MAX_AGE_SECONDS`` before it parses the job; a refusal is logged, counted and changes nothing.
+The function's direct-invoke door is open to operators, so the asynchronous half must prove
+that this deployment's Slack door queued it: the door seals (``app.sealing``) the signed Slack
+request and the time it was queued, and the continuation door refuses anything unsigned,
+altered, malformed or stale before the request is read again (``doors.slack_forms``), decided
+under the policy of that moment, and run here.
 
 A genuine continuation delivered twice launches once: its ``request_id`` (from the signed Slack
 request) is the RunInstances client token and, with ``IDEMPOTENCY_TABLE``, the Powertools
@@ -21,14 +20,12 @@ from datetime import timedelta
 from typing import Any, Final
 
 from bastion_orchestrator.app.dispatcher import Dispatcher
-from bastion_orchestrator.app.sealing import MAX_AGE_SECONDS, ForgedContinuation, seal, unseal
 from bastion_orchestrator.clock import Clock, parse_iso
 from bastion_orchestrator.domain.actor import Actor
+from bastion_orchestrator.domain.ids import USER_ID
 from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.observability import count, logger
-from models import USER_ID, Approve, Create, Deny, Destroy, SlackJob, Status
-
-__all__ = ["MAX_AGE_SECONDS", "ForgedContinuation", "SlackJobs", "seal", "unseal"]
+from models import Approve, Create, Deny, Destroy, SlackJob, Status
 
 # After a create, the requester is told when the bastion is ready, within this budget (and
 # the invocation's remaining time, less a margin to report).

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import Clock, system_clock
-from bastion_orchestrator.config import Settings, get_settings
 from bastion_orchestrator.errors import ConfigurationError
 
 # Each factory imports what it builds: a cold request loads only the parts its door uses (the
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from bastion_orchestrator.aws.ec2 import Ec2Instances, Ec2Reachability
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
     from bastion_orchestrator.aws.scheduler import SchedulerSchedules
+    from bastion_orchestrator.config import Settings
     from bastion_orchestrator.domain.bastion import Lifetime
     from bastion_orchestrator.domain.ports import Notice, Notifier, Slots
     from bastion_orchestrator.slack.secret import SlackSecret
@@ -52,6 +52,14 @@ def sleep(seconds: float) -> None:
 
 def now() -> datetime:
     return _clock[0]()
+
+
+def get_settings() -> Settings:
+    """The validated settings (``config``), imported on first use: a slow verb's Slack
+    acknowledgement needs none of them, nor pydantic."""
+    from bastion_orchestrator.config import get_settings as load
+
+    return load()
 
 
 def rules(settings: Settings) -> Lifetime:
@@ -109,9 +117,9 @@ def notifier() -> Notifier:
 
 @cache
 def slack_secret_loader() -> Callable[[], SlackSecret]:
-    from bastion_orchestrator.slack.secret import secret_loader
+    from bastion_orchestrator.slack.secret import secret_arn, secret_loader
 
-    return secret_loader(get_settings().slack_secret_arn)
+    return secret_loader(secret_arn())
 
 
 def slack_secret() -> SlackSecret:
@@ -126,6 +134,12 @@ def reply(url: str, notice: Notice, replace_original: bool) -> None:
     from bastion_orchestrator.slack.notifier import reply as post
 
     post(url, notice, replace_original=replace_original)
+
+
+def answer_back(url: str, answer: dict[str, Any]) -> None:
+    from bastion_orchestrator.slack.notifier import answer_back as post
+
+    post(url, answer)
 
 
 def email_of(user_id: str) -> str | None:
@@ -311,11 +325,12 @@ def reaper() -> Reaper:
 
 def reset() -> None:
     """Forget settings, clients, adapters and cached parameters (tests, demo)."""
+    from bastion_orchestrator import config
     from bastion_orchestrator.aws import idempotency, ssm
     from bastion_orchestrator.slack import notifier as slack_notifier
     from bastion_orchestrator.slack import secret
 
-    get_settings.cache_clear()
+    config.get_settings.cache_clear()
     clients.reset()
     instances.cache_clear()
     schedules.cache_clear()

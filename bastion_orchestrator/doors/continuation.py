@@ -1,9 +1,9 @@
 """The continuation door: the Slack door's asynchronous self-invocations.
 
-Only a continuation sealed by this deployment's Slack door is obeyed
-(``app.continuations.unseal``); its actor is the one Slack's signature verified. Anything
-else that looks like one (the unsigned ``slack_job`` of earlier versions included) is
-refused, logged, counted, and changes nothing.
+Only a continuation sealed by this deployment's Slack door is obeyed (``app.sealing``): it
+carries the Slack request whose signature that door checked, so its actor is the one Slack
+verified. Anything else that looks like one (the unsigned ``slack_job`` of earlier versions,
+and the sealed jobs they queued, included) is refused, logged, counted, and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from bastion_orchestrator.app.continuations import ForgedContinuation, SlackJobs, unseal
+from bastion_orchestrator.app.sealing import ForgedContinuation, unseal
 from bastion_orchestrator.errors import Forbidden
 from bastion_orchestrator.observability import audit, count, logger
 
@@ -29,12 +29,14 @@ def handle(
     *,
     signing_secret: Callable[[], str | None],
     now: datetime,
-    jobs: SlackJobs,
+    resume: Callable[[dict[str, Any], Any], dict[str, Any]],
 ) -> dict[str, Any]:
+    """``resume`` runs the verified job; it raises ``ForgedContinuation`` before doing
+    anything when the job is not one it reads."""
     # Anything beside the envelope (an unsigned slack_job included) makes it no envelope.
     envelope = event["continuation"] if set(event) == {"continuation"} else None
     try:
-        job = unseal(envelope, signing_secret(), now)
+        return resume(unseal(envelope, signing_secret(), now), context)
     except ForgedContinuation as e:
         count("ForgedContinuations")
         audit(
@@ -50,5 +52,3 @@ def handle(
             f"Refused: not a continuation this deployment produced ({e}). Nothing was done. "
             "Send orchestrator actions as plain payloads instead."
         ).to_response()
-    logger.append_keys(request_id=job.request_id)
-    return jobs.run(job, context)

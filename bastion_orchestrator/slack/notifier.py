@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Final
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.actor import Owner
 from bastion_orchestrator.domain.approval import Approval
+from bastion_orchestrator.domain.ids import SLACK_RESPONSE_URL
 from bastion_orchestrator.domain.ports import Notice
 from bastion_orchestrator.errors import NotificationFailed
 from bastion_orchestrator.observability import logger
 from bastion_orchestrator.slack.messages import render
 from bastion_orchestrator.slack.secret import SlackSecret
-from models import SLACK_RESPONSE_URL
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -153,6 +153,21 @@ def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
         blocks=blocks,
         response_type="ephemeral",
         replace_original=replace_original,
+    )
+
+
+def answer_back(url: str, answer: dict[str, Any]) -> None:
+    """Post a door's answer (``messages.answer``: ephemeral text and blocks) to a Slack
+    ``response_url`` as a new message; only Slack's own hooks are ever posted to."""
+    if not _SLACK_HOOK.match(url):
+        raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
+    _post_webhook(
+        url,
+        "response_url",
+        text=answer.get("text"),
+        blocks=answer.get("blocks"),
+        response_type="ephemeral",
+        replace_original=False,
     )
 
 

@@ -6,6 +6,7 @@ loads Powertools' secrets provider (on our client) and nothing of the notifier.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +34,13 @@ def _secrets() -> SecretsProvider:
     # Our client: one session and one Secrets Manager client per container, with our retries
     # and timeouts (left alone, the provider builds its own). wiring.reset() clears both.
     return SecretsProvider(boto3_client=clients.client("secretsmanager"))
+
+
+def secret_arn() -> str | None:
+    """``SLACK_SECRET_ARN``: read here, not in ``config.Settings``, because the signing secret
+    comes before anything else and a slow verb's acknowledgement validates no other setting.
+    Blank is unset, as for every variable."""
+    return os.environ.get("SLACK_SECRET_ARN", "").strip() or None
 
 
 def secret_loader(secret_arn: str | None) -> Callable[[], SlackSecret]:

@@ -407,28 +407,30 @@ def _mac(secret: str, job: dict[str, Any], issued_at: int) -> str:
     return "v1=" + hmac.new(key.digest(), canonical, hashlib.sha256).hexdigest()
 
 
-def test_the_old_and_the_new_module_are_the_same_seal():
-    from bastion_orchestrator.app import continuations, sealing
-
-    # A refusal raised by app.sealing must be the one the continuation door catches.
-    assert continuations.ForgedContinuation is sealing.ForgedContinuation
-    assert continuations.unseal is sealing.unseal and continuations.seal is sealing.seal
-    assert continuations.MAX_AGE_SECONDS == sealing.MAX_AGE_SECONDS == 900
-    # And a continuation sealed before the move verifies with the same key and format
-    assert _mac(SECRET, _OLD_JOB, _OLD_ISSUED_AT) == _OLD_SIGNATURE
-
-
-def test_a_continuation_sealed_before_the_move_still_runs(aws, signing, clock, lambda_context):
+def test_the_seal_keeps_its_documented_key_and_format():
     from bastion_orchestrator.app import sealing
 
-    # Given a continuation sealed by the previous release, delivered 10 s after it was issued
+    assert sealing.MAX_AGE_SECONDS == 900
+    # A continuation sealed by an earlier release still verifies with the same key and format
+    assert _mac(SECRET, _OLD_JOB, _OLD_ISSUED_AT) == _OLD_SIGNATURE
+    envelope = {"job": _OLD_JOB, "issued_at": _OLD_ISSUED_AT, "signature": _OLD_SIGNATURE}
+    now = datetime.fromtimestamp(_OLD_ISSUED_AT + 10, UTC)
+    assert sealing.unseal(envelope, SECRET, now) == _OLD_JOB
+
+
+def test_a_job_the_previous_release_sealed_is_refused_and_changes_nothing(
+    aws, signing, clock, lambda_context, caplog
+):
+    # Given a genuine continuation of the previous release (a parsed job, not the signed
+    # Slack request this release queues), delivered 10 s after it was issued
     clock.current = datetime.fromtimestamp(_OLD_ISSUED_AT + 10, UTC)
     envelope = {"job": _OLD_JOB, "issued_at": _OLD_ISSUED_AT, "signature": _OLD_SIGNATURE}
-    # When it is unsealed and delivered
-    assert sealing.unseal(envelope, SECRET, clock()).action.action == "destroy"
+    # When it arrives
     result = handler.lambda_handler({"continuation": envelope}, lambda_context)
-    # Then it is obeyed (not refused as forged)
-    assert result.get("error") != "FORBIDDEN", result
+    # Then it is refused as a job this release does not read, logged, and nothing runs
+    assert result["error"] == "FORBIDDEN" and "not a queued Slack request" in result["message"]
+    assert "continuation refused" in caplog.text
+    assert aws.running() == []
 
 
 def _forge(clock: Any, how: str) -> dict[str, Any]:
@@ -436,7 +438,8 @@ def _forge(clock: Any, how: str) -> dict[str, Any]:
     job, issued_at = genuine["job"], genuine["issued_at"]
     match how:
         case "owner swapped":
-            return {**genuine, "job": {**job, "user_id": "UADMIN"}}
+            request = job["slack_request"].replace("user_id=U12345", "user_id=UADMIN")
+            return {**genuine, "job": {"slack_request": request}}
         case "issued_at bumped":
             return {**genuine, "issued_at": issued_at + 1}
         case "issued_at a bool":
@@ -611,8 +614,9 @@ def test_a_cold_continuation_replies_to_slack(aws):
     # Given a genuine continuation for U12345's destroy (U12345 has no bastion), sealed a moment ago
     envelope = sealed(
         lambda: datetime.now(UTC),
-        action={"action": "destroy", "user_id": "U12345"},
-        response_url="https://hooks.slack.com/commands/T000/1234/abcd",
+        body=slash_command(
+            "bastion destroy", response_url="https://hooks.slack.com/commands/T000/1234/abcd"
+        ),
     )
     # When it is the first event of a fresh container
     outcome = fresh.last_json(_COLD_CONTINUATION, SECRET, json.dumps(aws.env), json.dumps(envelope))

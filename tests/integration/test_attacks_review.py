@@ -402,14 +402,32 @@ def test_a_signed_form_with_an_odd_user_id_is_nobody(
         "https://evil.example/https://hooks.slack.com/commands",
     ],
 )
-def test_look_alike_response_urls_never_enter_a_sealed_job(
-    aws, slack, clock, lambda_context, lambda_async, url
+def test_look_alike_response_urls_are_never_posted_to(
+    aws, slack, clock, lambda_context, lambda_async, monkeypatch, url
 ):
-    # When a slash command and a button carry a response_url that only looks like Slack's
+    from bastion_orchestrator.slack import notifier
+
+    posted: list[str] = []
+    post = notifier._post_webhook
+
+    def recorded(target: str, what: str, **message: Any) -> None:
+        posted.append(target)
+        if target == url:  # never sent anywhere: the test records, and fails below
+            return
+        post(target, what, **message)
+
+    monkeypatch.setattr(notifier, "_post_webhook", recorded)
+    # When a create that launches, and one the policy refuses, carry a response_url that
+    # only looks like Slack's
     via_slack(lambda_context, clock, slash_command("bastion create", response_url=url))
-    # Then the sealed job has none (replies go by direct message only)
-    [queued] = lambda_async
-    assert "response_url" not in queued["continuation"]["job"]
+    [created] = deliver(lambda_context, lambda_async)
+    reset_with(monkeypatch, ALLOWED_USER_IDS="USOMEONEELSE")
+    via_slack(lambda_context, clock, slash_command("bastion create 1h", response_url=url))
+    [refused] = deliver(lambda_context, lambda_async)
+    # Then neither the result nor the refusal is posted there (results go by direct message)
+    assert created["success"] is True and refused["error"] == "FORBIDDEN"
+    assert url not in posted
+    assert slack.to("U12345")
 
 
 def test_slack_names_never_reach_tags_or_messages_as_markup(
@@ -428,17 +446,17 @@ def test_slack_names_never_reach_tags_or_messages_as_markup(
 
 
 # ================================================================== sealed continuations
+def _body(envelope: dict[str, Any], old: str, new: str) -> None:
+    """Swap text in a sealed continuation's queued request (the seal left as it was)."""
+    request = envelope["job"]["slack_request"]
+    assert old in request
+    envelope["job"]["slack_request"] = request.replace(old, new, 1)
+
+
 def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lambda_context):
     # Given a genuine job with unicode text and a fractional duration (10 minutes)
     envelope = sealed(
-        clock,
-        action={
-            "action": "create",
-            "user_id": "U12345",
-            "username": "john.doe",
-            "reason": "INC-42 café 🚀 “quotes” \\ back\\slash",
-            "hours": 10 / 60,
-        },
+        clock, body=slash_command("bastion create 10m INC-42 café 🚀 “quotes” \\ back\\slash")
     )
     # When Lambda's transport re-encodes it (other key order, raw UTF-8, indentation)
     reencoded = json.loads(
@@ -467,11 +485,11 @@ def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lam
         lambda env: env.update(signature=env["signature"][3:]),
         lambda env: env.update(signature=env["signature"].encode().hex()),
         lambda env: env.update(signature=None),
-        lambda env: env["job"].update(replace_original=0),
-        lambda env: env["job"]["action"].update(hours=3),  # an int where none was sealed
+        lambda env: _body(env, "user_id=U12345", "user_id=%55%31%32%33%34%35"),  # same, encoded
+        lambda env: _body(env, "text=bastion+create", "text=bastion+create+3h"),
         lambda env: env["job"].update(extra=None),
-        lambda env: env["job"]["action"].update(user_id="U12345\u200b"),
-        lambda env: env["job"].update(user_id="u12345"),
+        lambda env: _body(env, "user_id=U12345", "user_id=U12345%E2%80%8B"),
+        lambda env: _body(env, "user_id=U12345", "user_id=u12345"),
     ],
     ids=[
         "issued_at-float",
@@ -484,7 +502,7 @@ def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lam
         "sig-no-version",
         "sig-hex-of-sig",
         "sig-null",
-        "replace_original-int",
+        "user-percent-encoded",
         "hours-added",
         "extra-null-key",
         "zero-width-space",

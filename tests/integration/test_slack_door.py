@@ -121,19 +121,16 @@ def test_help_lists_the_commands(aws, slack, clock, lambda_context, lambda_async
 def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     aws, slack, clock, lambda_context, lambda_async
 ):
-    # When the command arrives, the door answers without touching EC2
+    # When the command arrives, the door answers with no AWS call but the secret and the
+    # Invoke that queues the signed request itself
+    body = slash_command("bastion create dev INC-42 slow queries", response_url=slack.response_url)
     with counting() as calls:
-        status, ack = send(
-            lambda_context,
-            clock,
-            slash_command(
-                "bastion create dev INC-42 slow queries", response_url=slack.response_url
-            ),
-        )
+        status, ack = send(lambda_context, clock, body)
     assert status == 200 and ack["response_type"] == "ephemeral"
-    assert "Launching your bastion in dev" in ack["text"]
-    assert not [c for c in calls if c.startswith("ec2.")]
-    assert [p["continuation"]["job"]["action"]["action"] for p in lambda_async] == ["create"]
+    assert "Launching your bastion…" in ack["text"]
+    assert calls["lambda.Invoke"] == 1
+    assert {c.split(".")[0] for c in calls} <= {"secretsmanager", "lambda"}, calls
+    assert [p["continuation"]["job"] for p in lambda_async] == [{"slack_request": body}]
     assert aws.running() == []
 
     # Then the async invocation launches it, says "launching", and "ready" when the SSM
@@ -191,10 +188,18 @@ def test_with_an_idempotency_table_a_retry_tells_nobody_twice(
 def test_other_environment_is_answered_with_the_one_served(
     aws, slack, clock, lambda_context, lambda_async
 ):
-    for text in ("bastion create prod", "bastion destroy staging", "bastion status qa"):
-        status, body = send(lambda_context, clock, slash_command(text))
-        assert status == 200 and "serves *dev*" in body["text"]
-    assert lambda_async == [] and aws.running() == []
+    # A quick verb is answered at once
+    status, body = send(lambda_context, clock, slash_command("bastion status qa"))
+    assert status == 200 and "serves *dev*" in body["text"] and lambda_async == []
+    # Slow verbs are acknowledged; the answer follows where the user asked, and nothing runs
+    for text in ("bastion create prod", "bastion destroy staging"):
+        status, ack = send(lambda_context, clock, slash_command(text))
+        assert status == 200 and "serves" not in ack["text"]
+        [answer] = deliver(lambda_context, lambda_async)
+        assert answer["success"] is False
+        assert "serves *dev*, not *" in slack.replies()[-1].text
+        assert slack.replies()[-1].body["response_type"] == "ephemeral"
+    assert len(slack.replies()) == 2 and aws.running() == []
 
 
 def test_allowed_user_ids_limits_who_may_create(
@@ -202,10 +207,15 @@ def test_allowed_user_ids_limits_who_may_create(
 ):
     monkeypatch.setenv("ALLOWED_USER_IDS", "UALICE,UBOB")
     wiring.reset()
-    _, body = send(lambda_context, clock, slash_command("bastion create", user_id="UMALLORY"))
-    assert "ALLOWED_USER_IDS" in body["text"] and lambda_async == []
+    # Mallory's create is acknowledged, then refused where she asked: nothing launches
+    send(lambda_context, clock, slash_command("bastion create", user_id="UMALLORY"))
+    [refused] = deliver(lambda_context, lambda_async)
+    assert refused["error"] == "FORBIDDEN"
+    assert "ALLOWED_USER_IDS" in slack.replies()[-1].text and aws.running() == []
+    # Alice's launches
     send(lambda_context, clock, slash_command("bastion create", user_id="UALICE"))
-    assert len(lambda_async) == 1
+    [created] = deliver(lambda_context, lambda_async)
+    assert created["success"] is True and aws.running() == [created["instance_id"]]
 
 
 def test_status_and_list_are_answered_inline(aws, slack, clock, lambda_context, lambda_async):

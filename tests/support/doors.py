@@ -28,16 +28,11 @@ def deliver(ctx: Any, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def sealed(clock: Any, secret: str = SECRET, **job: Any) -> dict[str, Any]:
-    """A continuation for U12345's create (or ``job``'s fields), sealed with ``secret``."""
-    from bastion_orchestrator.app import continuations
-    from models import SlackJob
+def sealed(clock: Any, secret: str = SECRET, body: str | None = None) -> dict[str, Any]:
+    """A continuation as the Slack door queues it: the signed request's body (U12345's
+    ``/infra bastion create`` unless ``body`` is given), sealed with ``secret``."""
+    from bastion_orchestrator.app import sealing
+    from tests.support.slack_requests import slash_command
 
-    fields: dict[str, Any] = {
-        "user_id": "U12345",
-        "username": "john.doe",
-        "action": {"action": "create", "user_id": "U12345", "username": "john.doe"},
-        "request_id": "0123456789abcdef0123456789abcdef",
-        **job,
-    }
-    return continuations.seal(SlackJob.model_validate(fields), secret, clock())
+    request = body if body is not None else slash_command("bastion create")
+    return sealing.seal({"slack_request": request}, secret, clock())

@@ -143,3 +143,7 @@ class SlackStandIn:
 
     def to(self, channel: str) -> list[Posted]:
         return [m for m in self.messages if m.channel == channel]
+
+    def replies(self) -> list[Posted]:
+        """What was posted to response_urls: answers shown where the user asked."""
+        return [m for m in self.messages if m.endpoint == "response_url"]
