@@ -320,8 +320,12 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
     )
 
     step("Slack: jane presses Approve on her own request")
-    refused = post(button("bastion_approve", asked["approval_id"], user_id="U2222"))
-    check("not an approver" in refused["body"], "refused: nobody approves their own request")
+    post(button("bastion_approve", asked["approval_id"], user_id="U2222"))
+    [refused] = run_async()
+    check(
+        refused.get("error") == "FORBIDDEN" and "not an approver" in refused.get("message", ""),
+        "refused where she pressed it: nobody approves their own request",
+    )
 
     step("Slack: maria (an approver) presses Approve")
     post(button("bastion_approve", asked["approval_id"], user_id="U9999", username="maria"))

@@ -128,7 +128,7 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
         status, ack = send(lambda_context, clock, body)
     assert status == 200 and ack["response_type"] == "ephemeral"
     assert "Launching your bastion…" in ack["text"]
-    assert calls["lambda.Invoke"] == 1
+    assert calls["secretsmanager.GetSecretValue"] == 1
     assert {c.split(".")[0] for c in calls} <= {"secretsmanager", "lambda"}, calls
     assert [p["continuation"]["job"] for p in lambda_async] == [{"slack_request": body}]
     assert aws.running() == []
@@ -394,8 +394,13 @@ def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
     # Then the create is acknowledged and queued
     assert result["status"] == 200 and result["queued"] == 1
     loaded = set(result["loaded"])
-    # And it loaded none of the slow half: no use case, no EC2, no approvals, no notifier ...
+    # And it loaded none of the deciding or slow half: no settings model, no policy, no use
+    # case, no EC2, no approvals, no notifier, and no pydantic at all ...
     slow_half = {
+        "bastion_orchestrator.config",
+        "bastion_orchestrator.doors.slack_forms",
+        "bastion_orchestrator.app.policy",
+        "bastion_orchestrator.app.dispatcher",
         "bastion_orchestrator.app.orchestrator",
         "bastion_orchestrator.app.approvals",
         "bastion_orchestrator.app.continuations",
@@ -404,8 +409,10 @@ def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
         "bastion_orchestrator.aws.scheduler",
         "bastion_orchestrator.domain.boot",
         "bastion_orchestrator.slack.notifier",
+        "models",
     }
     assert loaded & slow_half == set()
+    assert not {m for m in loaded if m.split(".")[0] in ("pydantic", "pydantic_core")}
     # ... nor slack-sdk's HTTP clients, nor Powertools' event handler (every resolver)
     assert not {m for m in loaded if m.startswith(("slack_sdk.web", "slack_sdk.webhook"))}
     assert not {m for m in loaded if m.startswith("aws_lambda_powertools.event_handler")}
