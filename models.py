@@ -213,11 +213,11 @@ SlowAction = Annotated[Create | Extend | Destroy | Approve | Deny, Field(discrim
 
 
 class SlackJob(_Strict):
-    """The slow half of a Slack request (create, extend, destroy), handed by the Slack door to
-    an asynchronous invocation of its own function, inside a signed envelope
-    (``bastion_orchestrator.app.continuations``). The actor is the one Slack's signature
-    verified; ``request_id`` is derived from the signed request, so a retried invocation
-    launches nothing twice; the answer goes only to Slack (``response_url``)."""
+    """The slow half of a Slack request (create, extend, destroy, approve, deny), once the
+    policy allowed it (``doors.slack_forms``), run by ``app.continuations.SlackJobs``. The
+    actor is the one Slack's signature verified; ``request_id`` is derived from the signed
+    request, so a retried invocation launches nothing twice; the answer goes only to Slack
+    (``response_url``)."""
 
     user_id: UserId
     username: Username
