@@ -331,7 +331,9 @@ def test_clock_is_what_the_window_uses(aws, slack, clock, lambda_context, lambda
     assert handler.lambda_handler(event, lambda_context)["statusCode"] == 200
 
 
-def test_when_self_invocation_fails_the_work_is_done_inline(aws, slack, clock, lambda_context):
+def test_when_self_invocation_fails_the_work_is_done_inline(
+    aws, slack, clock, lambda_context, monkeypatch
+):
     # Given no way to invoke the function asynchronously (here: moto has no such function)
     status, body = send(
         lambda_context, clock, slash_command("bastion create", response_url=slack.response_url)
@@ -339,6 +341,11 @@ def test_when_self_invocation_fails_the_work_is_done_inline(aws, slack, clock, l
     # Then the bastion is still launched and the answer carries the result
     assert status == 200 and body["text"].startswith("Done: create i-")
     assert len(aws.running()) == 1
+    # And a request the policy refuses is refused in the answer itself, nothing launched
+    monkeypatch.setenv("ALLOWED_USER_IDS", "U12345")
+    wiring.reset()
+    _, refused = send(lambda_context, clock, slash_command("bastion create", user_id="UOTHER"))
+    assert "ALLOWED_USER_IDS" in refused["text"] and len(aws.running()) == 1
 
 
 def test_handlers_tolerate_a_missing_context(aws, clock):
