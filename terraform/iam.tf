@@ -52,6 +52,7 @@ locals {
   # tags decide who may open a session on a bastion (bastion_user_policy_json).
   protected_tag_keys = [
     "ExpiresAt",
+    "ExtendedByRequest",
     "RequestedByUserId",
     "RequestedByArn",
     "RequestedByEmail",
@@ -251,14 +252,18 @@ data "aws_iam_policy_document" "lambda_common" {
 # Orchestrator
 ###############################################################################
 
-# After launch each function may write exactly one tag on this deployment's bastions: the
-# orchestrator ExpiresAt (extend), the auto-terminator WarnedFor (warning sent). Ownership,
-# creation time and scope tags can never be rewritten by either.
+# After launch each function may write only its own tags on this deployment's bastions: the
+# orchestrator ExpiresAt and ExtendedByRequest (extend, and the request that did it), the
+# auto-terminator WarnedFor (warning sent). Ownership, creation time and scope tags can never
+# be rewritten by either.
 data "aws_iam_policy_document" "retag" {
-  for_each = { orchestrator = "ExpiresAt", auto_terminate = "WarnedFor" }
+  for_each = {
+    orchestrator   = { sid = "ExpiresAt", keys = ["ExpiresAt", "ExtendedByRequest"] }
+    auto_terminate = { sid = "WarnedFor", keys = ["WarnedFor"] }
+  }
 
   statement {
-    sid       = "RetagOnly${each.value}OnThisDeploymentsBastions"
+    sid       = "RetagOnly${each.value.sid}OnThisDeploymentsBastions"
     actions   = ["ec2:CreateTags"]
     resources = ["${local.ec2_arn_prefix}:instance/*"]
 
@@ -274,7 +279,7 @@ data "aws_iam_policy_document" "retag" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"
-      values   = [each.value]
+      values   = each.value.keys
     }
   }
 }

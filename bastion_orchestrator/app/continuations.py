@@ -97,7 +97,11 @@ class SlackJobs:
         what = f"{status}" + (f": bastion {launched} launching" if launched else "")
         self._deliver(job, self._approval_notice(job, result, "decided", what), dm=False)
         requester = str(result.get("requester_id", ""))
-        if launched and result.get("requester_door") == "slack" and re.match(USER_ID, requester):
+        if (
+            launched
+            and result.get("requester_door") == "slack"
+            and re.fullmatch(USER_ID, requester)
+        ):
             for_requester = job.model_copy(update={"user_id": requester, "response_url": None})
             self._watch(for_requester, Actor("slack", requester), result, budget)
 

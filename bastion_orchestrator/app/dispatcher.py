@@ -135,7 +135,7 @@ class Dispatcher:
             case Act(verb="status"):
                 return service.status(decision)
             case Act(verb="extend"):
-                return service.extend(decision, actor=actor.label)
+                return service.extend(decision, actor=actor.label, request_id=request_id)
             case Act():
                 return service.destroy(decision, actor=actor.label)
 

@@ -390,7 +390,7 @@ class Orchestrator:
             view["seconds_to_ready"] = max(0, int(took))
         return view
 
-    def extend(self, act: Act, *, actor: str) -> dict[str, Any]:
+    def extend(self, act: Act, *, actor: str, request_id: str) -> dict[str, Any]:
         bastion = self._target(act)
         if not bastion.is_active:
             raise NotFound(
@@ -399,10 +399,19 @@ class Orchestrator:
                 instance_id=bastion.instance_id,
             )
         now = self.clock()
+        if bastion.tags.get(Tag.EXTENDED_BY_REQUEST) == request_id:
+            # The same request again (an async retry, a redelivered continuation): done once.
+            return {
+                **self._view(bastion, now),
+                "already_extended": True,
+                "message": "This request already extended it; nothing more was done.",
+            }
         previous = bastion.expires_at(self.rules)
         extension = extended_expiry(bastion, self.rules, now)
         expires = extension.expires_at
-        self.instances.tag(bastion.instance_id, {Tag.EXPIRES_AT: iso(expires)})
+        self.instances.tag(
+            bastion.instance_id, {Tag.EXPIRES_AT: iso(expires), Tag.EXTENDED_BY_REQUEST: request_id}
+        )
         self.schedules.put(
             bastion.instance_id, expires, warning_time(expires, self.rules, now), new=False
         )

@@ -15,7 +15,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 # The module sets the orchestrator's maximum async event age to the same 15 minutes.
 MAX_AGE_SECONDS: Final = 900
@@ -27,6 +27,12 @@ _FIELDS: Final = frozenset({"job", "issued_at", "signature"})
 
 class ForgedContinuation(Exception):
     """A continuation this deployment did not produce (or no longer vouches for)."""
+
+
+def usable(signing_secret: str | None) -> TypeGuard[str]:
+    """A signing secret that can vouch for anything: set, and not blank. The Slack door and
+    the continuation door both ask this one question."""
+    return bool(signing_secret and signing_secret.strip())
 
 
 def _key(signing_secret: str) -> bytes:
@@ -61,11 +67,11 @@ def unseal(envelope: Any, signing_secret: str | None, now: datetime) -> dict[str
     job, issued_at, signature = envelope["job"], envelope["issued_at"], envelope["signature"]
     if not isinstance(job, dict) or type(issued_at) is not int or not isinstance(signature, str):
         raise ForgedContinuation("malformed envelope")
-    if not signing_secret:
+    if not usable(signing_secret):
         raise ForgedContinuation("no signing_secret configured: no continuation can be genuine")
     try:
         expected = _mac(signing_secret, job, issued_at)
-    except (TypeError, ValueError) as e:  # a job that is not plain JSON
+    except (TypeError, ValueError, RecursionError) as e:  # not plain JSON, or absurdly deep
         raise ForgedContinuation("job is not canonical JSON") from e
     if not signature.isascii() or not hmac.compare_digest(expected, signature):
         raise ForgedContinuation("signature does not match")

@@ -135,6 +135,6 @@ def _instance_of(rest: str) -> str | None:
     """The instance id in ``<instance id>-<kind>``; None for any other name."""
     for kind in KINDS:
         suffix = f"-{kind}"
-        if rest.endswith(suffix) and _INSTANCE_ID.match(rest[: -len(suffix)]):
+        if rest.endswith(suffix) and _INSTANCE_ID.fullmatch(rest[: -len(suffix)]):
             return rest[: -len(suffix)]
     return None

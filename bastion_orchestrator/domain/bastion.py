@@ -39,6 +39,9 @@ class Tag:
     RDS_PORT: Final = "RdsPort"
     REASON: Final = "Reason"
     WARNED_FOR: Final = "WarnedFor"
+    # The request that last extended it: a redelivered extend (Lambda's async retries) finds
+    # itself here and extends nothing twice, with no store beyond the tags.
+    EXTENDED_BY_REQUEST: Final = "ExtendedByRequest"
 
 
 @dataclass(frozen=True)

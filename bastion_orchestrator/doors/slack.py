@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
-from bastion_orchestrator.app.sealing import seal
+from bastion_orchestrator.app.sealing import seal, usable
 from bastion_orchestrator.domain.ids import (
     APPROVAL_ID,
     INSTANCE_ID,
@@ -55,8 +55,14 @@ SLOW: Final = {
     "approve": "Approving",
     "deny": "Denying",
 }
-# The key of a queued Slack request in its sealed continuation.
-QUEUED_REQUEST: Final = "slack_request"
+# A queued request, as its sealed continuation carries it: the signed request's id, and the
+# fields the deciding half reads, nothing else (no verification token, trigger id, channel or
+# message: the async event may end in a dead-letter queue).
+QUEUED_FORM: Final = "slack_form"
+QUEUED_ID: Final = "request_id"
+_COMMAND_FIELDS: Final = ("command", "text", "user_id", "user_name", "response_url")
+_USER_FIELDS: Final = ("id", "username", "name")
+_ACTION_FIELDS: Final = ("action_id", "value")
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class SlackDoor:
         form = form_of(request.body)
         request_id = request_id_of(request.body)
         acknowledgement = _slow_work(form)
-        if acknowledgement is not None and self._enqueue(request.body, request_id, context):
+        if acknowledgement is not None and self._enqueue(form, request_id, context):
             return HttpAnswer(200, messages.answer(acknowledgement))
         body = self.forms().answer(form, request_id, context)
         if body is None:
@@ -95,7 +101,7 @@ class SlackDoor:
         if not (signature.isascii() and signature.startswith("v0=")):
             return False
         secret = self.signing_secret()
-        if not secret or not secret.strip():  # slack-sdk raises on a blank one
+        if not usable(secret):  # slack-sdk raises on a blank one
             logger.error("no signing_secret in the Slack secret (SLACK_SECRET_ARN): refusing")
             return False
         clock = self.clock
@@ -107,16 +113,18 @@ class SlackDoor:
         verifier = SignatureVerifier(signing_secret=secret, clock=_Clock())
         return verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
 
-    def _enqueue(self, body: str, request_id: str, context: Any) -> bool:
+    def _enqueue(self, form: dict[str, str], request_id: str, context: Any) -> bool:
         """Hand the signed request to an async invocation of this very function, sealed.
         False when that is impossible (no function ARN, Invoke refused): it is done inline."""
         function_arn = getattr(context, "invoked_function_arn", None)
         secret = self.signing_secret()
-        if not isinstance(function_arn, str) or not function_arn.startswith("arn:") or not secret:
+        if not isinstance(function_arn, str) or not function_arn.startswith("arn:"):
             logger.warning("no function ARN in the Lambda context; doing the work inline")
             return False
+        if not usable(secret):  # never sealed under a blank key (the gate refused it anyway)
+            return False
         try:
-            self.enqueue(function_arn, seal({QUEUED_REQUEST: body}, secret, self.clock()))
+            self.enqueue(function_arn, seal(queued(form, request_id), secret, self.clock()))
         except Exception as e:
             count("SelfInvokeFailures")
             logger.error(
@@ -135,6 +143,28 @@ def form_of(body: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
+def queued(form: dict[str, str], request_id: str) -> dict[str, Any]:
+    """The job a slow request is queued as: what the deciding half reads of it, and its id."""
+    kept: dict[str, str]
+    payload = button_payload(form["payload"]) if "payload" in form else None
+    if payload is not None:
+        reduced: dict[str, Any] = {
+            "type": payload.get("type"),
+            "user": {k: v for k, v in payload.get("user", {}).items() if k in _USER_FIELDS},
+            "actions": [
+                {k: v for k, v in item.items() if k in _ACTION_FIELDS}
+                for item in payload.get("actions", [])
+                if isinstance(item, dict)
+            ],
+        }
+        if "response_url" in payload:
+            reduced["response_url"] = payload["response_url"]
+        kept = {"payload": json.dumps(reduced)}
+    else:
+        kept = {k: form[k] for k in _COMMAND_FIELDS if k in form}
+    return {QUEUED_FORM: kept, QUEUED_ID: request_id}
+
+
 def request_id_of(body: str) -> str:
     """The signed request's id: its RunInstances client token and idempotency key, the same
     however often the request (or its continuation) is delivered."""
@@ -144,7 +174,7 @@ def request_id_of(body: str) -> str:
 def valid_user_id(user_id: Any) -> bool:
     if not isinstance(user_id, str) or len(user_id) > USER_ID_MAX:
         return False
-    return re.match(USER_ID, user_id) is not None
+    return re.fullmatch(USER_ID, user_id) is not None
 
 
 def button_payload(raw: str) -> dict[str, Any] | None:
@@ -174,7 +204,7 @@ def response_url_of(form: dict[str, str]) -> str | None:
     if "payload" in form:
         payload = button_payload(form["payload"])
         url = payload.get("response_url") if payload else None
-    return url if isinstance(url, str) and re.match(SLACK_RESPONSE_URL, url) else None
+    return url if isinstance(url, str) and re.fullmatch(SLACK_RESPONSE_URL, url) else None
 
 
 def _slow_work(form: dict[str, str]) -> str | None:
@@ -192,7 +222,7 @@ def _slow_work(form: dict[str, str]) -> str | None:
                 continue
             value = item.get("value")
             shape = APPROVAL_ID if verb in ("approve", "deny") else INSTANCE_ID
-            if not isinstance(value, str) or not re.match(shape, value):
+            if not isinstance(value, str) or not re.fullmatch(shape, value):
                 return None  # answered now: that button does not name anything
             return _acknowledge(verb, value)
         return None
@@ -203,7 +233,7 @@ def _slow_work(form: dict[str, str]) -> str | None:
     if command.verb not in SLOW:
         return None
     what = command.approval_id if command.verb in ("approve", "deny") else None
-    if what is not None and not re.match(APPROVAL_ID, what):
+    if what is not None and not re.fullmatch(APPROVAL_ID, what):
         what = "that request"
     return _acknowledge(command.verb, what or "your bastion")
 

@@ -25,11 +25,10 @@ from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.ids import APPROVAL_ID, INSTANCE_ID, SLACK_RESPONSE_URL
 from bastion_orchestrator.doors.slack import (
     BUTTONS,
-    QUEUED_REQUEST,
+    QUEUED_FORM,
+    QUEUED_ID,
     button_names,
     button_payload,
-    form_of,
-    request_id_of,
     response_url_of,
     valid_user_id,
 )
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
     from bastion_orchestrator.config import Settings
 
 _USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
+_REQUEST_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 SlowAction = Create | Extend | Destroy | Approve | Deny
 
 
@@ -106,12 +106,17 @@ class SlackForms:
         ``response_url`` (and a direct message). Returns the action's response, or the
         refusal's; ``ForgedContinuation`` before anything when the job is not a queued
         request (signed by us, yet not ours to read: never worth a retry)."""
-        body = job.get(QUEUED_REQUEST) if set(job) == {QUEUED_REQUEST} else None
-        if not isinstance(body, str):
+        form, request_id = job.get(QUEUED_FORM), job.get(QUEUED_ID)
+        if (
+            set(job) != {QUEUED_FORM, QUEUED_ID}
+            or not isinstance(form, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in form.items())
+            or not isinstance(request_id, str)
+            or not _REQUEST_ID.fullmatch(request_id)
+        ):
+            self._not_run(job)
             raise ForgedContinuation("invalid job: not a queued Slack request")
-        request_id = request_id_of(body)
         logger.append_keys(request_id=request_id)
-        form = form_of(body)
         outcome = self._decide(form, request_id)
         if isinstance(outcome, _Work):
             return self.jobs().run(outcome.job, context)
@@ -125,12 +130,31 @@ class SlackForms:
         )
         url = response_url_of(form)
         if url is not None and body:
-            try:
-                self.answer_back(url, body)
-            except Exception as e:  # delivery failures never undo (or redo) anything
-                count("NotificationFailures")
-                logger.warning("response_url post failed", extra={"error": repr(e)})
+            self._tell(url, body)
         return response
+
+    def _not_run(self, job: dict[str, Any]) -> None:
+        """A job the previous release sealed (a parsed job, in flight during an upgrade) is
+        not run: its requester, told "I'll post the result here", hears that it was not."""
+        url = job.get("response_url")
+        if "action" not in job or not isinstance(url, str):
+            return
+        if not re.fullmatch(SLACK_RESPONSE_URL, url):
+            return
+        self._tell(
+            url,
+            messages.answer(
+                "Your request was queued just before this deployment was upgraded and was not "
+                "run; nothing was done. Please ask again."
+            ),
+        )
+
+    def _tell(self, url: str, answer: dict[str, Any]) -> None:
+        try:
+            self.answer_back(url, answer)
+        except Exception as e:  # delivery failures never undo (or redo) anything
+            count("NotificationFailures")
+            logger.warning("response_url post failed", extra={"error": repr(e)})
 
     # ------------------------------------------------------------------ deciding
     def _decide(
@@ -251,7 +275,7 @@ class SlackForms:
     ) -> _Work:
         # The policy first: a refusal (raised) is answered, and nothing runs.
         self.dispatcher.decide(actor, action)
-        if response_url is not None and not re.match(SLACK_RESPONSE_URL, response_url):
+        if response_url is not None and not re.fullmatch(SLACK_RESPONSE_URL, response_url):
             logger.warning("response_url is not Slack's; replies go by direct message only")
             count("ForeignResponseUrls")
             response_url = None
@@ -280,12 +304,12 @@ def _button(verb: str, value: Any, user_id: str) -> Extend | Destroy | Approve |
     if not isinstance(value, str):
         return None
     if verb in ("approve", "deny"):
-        if not re.match(APPROVAL_ID, value):
+        if not re.fullmatch(APPROVAL_ID, value):
             return None
         if verb == "approve":
             return Approve(action="approve", approval_id=value)
         return Deny(action="deny", approval_id=value)
-    if not re.match(INSTANCE_ID, value):
+    if not re.fullmatch(INSTANCE_ID, value):
         return None
     if verb == "extend":
         return Extend(action="extend", instance_id=value, user_id=user_id)

@@ -143,7 +143,7 @@ class LambdaNotifier:
 def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
     """Post a notice to a Slack ``response_url`` (ephemeral; replaces a button's message if
     asked). Only Slack's own hooks are ever posted to."""
-    if not _SLACK_HOOK.match(url):
+    if not _SLACK_HOOK.fullmatch(url):
         raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
     text, blocks = render(notice)
     _post_webhook(
@@ -159,7 +159,7 @@ def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
 def answer_back(url: str, answer: dict[str, Any]) -> None:
     """Post a door's answer (``messages.answer``: ephemeral text and blocks) to a Slack
     ``response_url`` as a new message; only Slack's own hooks are ever posted to."""
-    if not _SLACK_HOOK.match(url):
+    if not _SLACK_HOOK.fullmatch(url):
         raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
     _post_webhook(
         url,
@@ -208,7 +208,7 @@ def email_of(secret: Callable[[], SlackSecret], user_id: str, *, api_url: str) -
         logger.warning("users.info failed: no RequestedByEmail tag", extra={"error": repr(e)})
         return None
     email = profile.get("email") if isinstance(profile, dict) else None
-    if isinstance(email, str) and _EMAIL.match(email):
+    if isinstance(email, str) and _EMAIL.fullmatch(email):
         return email
     return None
 

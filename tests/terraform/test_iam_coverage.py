@@ -1020,18 +1020,15 @@ def test_after_launch_each_role_may_retag_only_its_own_key(exercised: Exercised)
             "retag",
         )
 
-    own = {"orchestrator": "ExpiresAt", "auto_terminate": "WarnedFor"}
-    for function, key in own.items():
+    own = {"orchestrator": ("ExpiresAt", "ExtendedByRequest"), "auto_terminate": ("WarnedFor",)}
+    for function, keys in own.items():
         statements = exercised.policies[function]
-        # Then its own key is allowed
-        assert _allows(statements, retag(key))[0], f"{function} may not write {key}"
-        # And ownership, creation time, scope and the other role's key are not
-        for forbidden in (
-            "RequestedByUserId",
-            "CreatedAt",
-            "ManagedBy",
-            "Environment",
-            *(k for k in own.values() if k != key),
-        ):
+        # Then its own keys are allowed, alone and together
+        for key in keys:
+            assert _allows(statements, retag(key))[0], f"{function} may not write {key}"
+        assert _allows(statements, retag(*keys))[0]
+        # And ownership, creation time, scope and the other role's keys are not
+        others = [k for other in own.values() if other != keys for k in other]
+        for forbidden in ("RequestedByUserId", "CreatedAt", "ManagedBy", "Environment", *others):
             assert not _allows(statements, retag(forbidden))[0], f"{function} may write {forbidden}"
-            assert not _allows(statements, retag(key, forbidden))[0]
+            assert not _allows(statements, retag(keys[0], forbidden))[0]
