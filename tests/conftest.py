@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:  # as Lambda's: a 60 s function, just begun
         return 60_000
+
+    def next(self) -> FakeLambdaContext:
+        """Another invocation's context (a new request id; a retry keeps the old one)."""
+        return replace(self, aws_request_id=str(uuid.uuid4()))
 
 
 @pytest.fixture

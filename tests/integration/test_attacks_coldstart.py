@@ -438,8 +438,10 @@ def _forge(clock: Any, how: str) -> dict[str, Any]:
     job, issued_at = genuine["job"], genuine["issued_at"]
     match how:
         case "owner swapped":
-            request = job["slack_request"].replace("user_id=U12345", "user_id=UADMIN")
-            return {**genuine, "job": {"slack_request": request}}
+            return {
+                **genuine,
+                "job": {**job, "slack_form": {**job["slack_form"], "user_id": "UADMIN"}},
+            }
         case "issued_at bumped":
             return {**genuine, "issued_at": issued_at + 1}
         case "issued_at a bool":

@@ -446,11 +446,10 @@ def test_slack_names_never_reach_tags_or_messages_as_markup(
 
 
 # ================================================================== sealed continuations
-def _body(envelope: dict[str, Any], old: str, new: str) -> None:
-    """Swap text in a sealed continuation's queued request (the seal left as it was)."""
-    request = envelope["job"]["slack_request"]
-    assert old in request
-    envelope["job"]["slack_request"] = request.replace(old, new, 1)
+def _form(envelope: dict[str, Any], field: str, value: str) -> None:
+    """Swap a field of a sealed continuation's queued request (the seal left as it was)."""
+    assert field in envelope["job"]["slack_form"]
+    envelope["job"]["slack_form"][field] = value
 
 
 def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lambda_context):
@@ -485,11 +484,11 @@ def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lam
         lambda env: env.update(signature=env["signature"][3:]),
         lambda env: env.update(signature=env["signature"].encode().hex()),
         lambda env: env.update(signature=None),
-        lambda env: _body(env, "user_id=U12345", "user_id=%55%31%32%33%34%35"),  # same, encoded
-        lambda env: _body(env, "text=bastion+create", "text=bastion+create+3h"),
+        lambda env: _form(env, "user_id", "\uff35\uff11\uff12\uff13\uff14\uff15"),  # fullwidth
+        lambda env: _form(env, "text", "bastion create 3h"),
         lambda env: env["job"].update(extra=None),
-        lambda env: _body(env, "user_id=U12345", "user_id=U12345%E2%80%8B"),
-        lambda env: _body(env, "user_id=U12345", "user_id=u12345"),
+        lambda env: _form(env, "user_id", "U12345\u200b"),
+        lambda env: _form(env, "user_id", "u12345"),
     ],
     ids=[
         "issued_at-float",
@@ -502,7 +501,7 @@ def test_a_genuine_continuation_survives_json_re_encoding(aws, slack, clock, lam
         "sig-no-version",
         "sig-hex-of-sig",
         "sig-null",
-        "user-percent-encoded",
+        "user-fullwidth",
         "hours-added",
         "extra-null-key",
         "zero-width-space",

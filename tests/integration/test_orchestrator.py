@@ -204,7 +204,7 @@ def test_extend_is_capped_then_refused(aws, clock, lambda_context):
     created = clock()
     expiries = []
     for _ in range(6):
-        response = handler.lambda_handler(event("extend", instance_id=iid), lambda_context)
+        response = handler.lambda_handler(event("extend", instance_id=iid), lambda_context.next())
         if not response["success"]:
             break
         expiries.append(response["expires_at"])
@@ -214,6 +214,21 @@ def test_extend_is_capped_then_refused(aws, clock, lambda_context):
     assert response["error"] == "LIMIT_EXCEEDED"
     assert "maximum lifetime" in response["message"]
     assert aws.tags(iid)["ExpiresAt"] == iso(created + timedelta(hours=12))
+
+
+def test_an_extend_retried_by_lambda_extends_once(aws, clock, lambda_context):
+    iid = create(lambda_context)["instance_id"]
+    invocation = lambda_context.next()
+    first = handler.lambda_handler(event("extend", instance_id=iid), invocation)
+    # When Lambda runs the same invocation again (an async retry keeps its request id)
+    again = handler.lambda_handler(event("extend", instance_id=iid), invocation)
+    # Then it extended once, and says so
+    assert again["success"] is True and again["already_extended"] is True
+    assert again["expires_at"] == first["expires_at"] == aws.tags(iid)["ExpiresAt"]
+    assert aws.tags(iid)["ExtendedByRequest"] == invocation.aws_request_id
+    # But another invocation extends again
+    later = handler.lambda_handler(event("extend", instance_id=iid), lambda_context.next())
+    assert later["expires_at"] > first["expires_at"] and "already_extended" not in later
 
 
 def test_destroy_terminates_and_deletes_schedules_idempotently(aws, clock, lambda_context):

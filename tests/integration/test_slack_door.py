@@ -130,7 +130,9 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     assert "Launching your bastion…" in ack["text"]
     assert calls["secretsmanager.GetSecretValue"] == 1
     assert {c.split(".")[0] for c in calls} <= {"secretsmanager", "lambda"}, calls
-    assert [p["continuation"]["job"] for p in lambda_async] == [{"slack_request": body}]
+    [job] = [p["continuation"]["job"] for p in lambda_async]
+    assert job["slack_form"]["text"] == "bastion create dev INC-42 slow queries"
+    assert job["slack_form"]["user_id"] == "U12345" and len(job["request_id"]) == 32
     assert aws.running() == []
 
     # Then the async invocation launches it, says "launching", and "ready" when the SSM

@@ -29,10 +29,13 @@ def deliver(ctx: Any, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sealed(clock: Any, secret: str = SECRET, body: str | None = None) -> dict[str, Any]:
-    """A continuation as the Slack door queues it: the signed request's body (U12345's
-    ``/infra bastion create`` unless ``body`` is given), sealed with ``secret``."""
+    """A continuation as the Slack door queues it: what it keeps of a signed request's form
+    (U12345's ``/infra bastion create`` unless ``body`` is given) and the request's id,
+    sealed with ``secret``."""
     from bastion_orchestrator.app import sealing
+    from bastion_orchestrator.doors.slack import form_of, queued, request_id_of
     from tests.support.slack_requests import slash_command
 
     request = body if body is not None else slash_command("bastion create")
-    return sealing.seal({"slack_request": request}, secret, clock())
+    job = queued(form_of(request), request_id_of(request))
+    return sealing.seal(job, secret, clock())
