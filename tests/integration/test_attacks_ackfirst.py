@@ -1,7 +1,7 @@
 """Adversarial review of the ack-first Slack door (SECURITY.md, row 38).
 
-The door now acknowledges slow verbs right after Slack's signature check and seals the raw
-signed request for an asynchronous self-invocation, which decides it (policy, validation,
+The door now acknowledges slow verbs right after Slack's signature check and seals what it
+reads of the signed request for an asynchronous self-invocation, which decides it (policy, validation,
 environment) and answers through ``response_url``. Each test encodes the SECURE (or merely
 correct) behaviour. Tests marked ``# HOLE (closed):`` failed against the change as first
 written; the comment says what the attacker got and how it was closed. The others document
