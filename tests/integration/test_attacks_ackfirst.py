@@ -1,11 +1,11 @@
 """Adversarial review of the ack-first Slack door (SECURITY.md, row 38).
 
 The door now acknowledges slow verbs right after Slack's signature check and seals what it
-reads of the signed request for an asynchronous self-invocation, which decides it (policy, validation,
-environment) and answers through ``response_url``. Each test encodes the SECURE (or merely
-correct) behaviour. Tests marked ``# HOLE (closed):`` failed against the change as first
-written; the comment says what the attacker got and how it was closed. The others document
-what the change resisted from the start.
+reads of the signed request for an asynchronous self-invocation, which decides it (policy,
+validation, environment) and answers through ``response_url``. Each test encodes the SECURE
+(or merely correct) behaviour. Tests marked ``# HOLE:`` failed against the change as first
+written (all are closed now); the comment says what the attacker got and the fix. The
+others document what the change resisted from the start.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ def _deepest_parseable_json() -> Any:
 
 
 def test_a_deeply_nested_continuation_is_refused_not_raised(aws, slack, clock, lambda_context):
-    # HOLE (closed): unseal's _mac runs json.dumps over the job and catches only TypeError/ValueError.
+    # HOLE: unseal's _mac runs json.dumps over the job and catches only TypeError/ValueError.
     # A direct invoker sends {"continuation": {"job": <JSON nested just under the parser's
     # limit>, ...}}: the runtime parses it, the handler (a few frames deeper) raises
     # RecursionError: an unhandled error for a direct invoke (the contract says never), an
@@ -385,7 +385,7 @@ def test_a_deeply_nested_continuation_is_refused_not_raised(aws, slack, clock, l
 def test_a_blank_signing_secret_vouches_for_no_continuation(
     aws, clock, lambda_context, monkeypatch, idempotency_table
 ):
-    # HOLE (closed): the Slack door treats a whitespace-only signing_secret as none (every request 401),
+    # HOLE: the Slack door treats a whitespace-only signing_secret as none (every request 401),
     # but unseal only checks `not signing_secret`: with "   " configured (a bad copy-paste),
     # anyone who may invoke the function seals a continuation under "   " and speaks as any
     # Slack user, approvers included: here Mallory's pending request is approved "by"
@@ -412,7 +412,7 @@ def test_a_blank_signing_secret_vouches_for_no_continuation(
 def test_a_job_the_previous_release_queued_is_not_dropped_silently(
     aws, slack, clock, lambda_context
 ):
-    # HOLE (closed): during a deploy, a create/extend/destroy the previous release acknowledged ("...
+    # HOLE: during a deploy, a create/extend/destroy the previous release acknowledged ("...
     # I'll post the result here and in a direct message") arrives as its sealed parsed job;
     # this release refuses it (right: it is not re-decided) but tells nobody, though the job
     # carries a sealed, Slack-only response_url. The requester waits for an answer that never
@@ -437,7 +437,7 @@ def test_a_job_the_previous_release_queued_is_not_dropped_silently(
 def test_the_queued_continuation_does_not_carry_slacks_verification_token(
     aws, slack, clock, lambda_context, lambda_async
 ):
-    # HOLE (closed): the ack seals the whole signed body, so every queued continuation (Lambda's async
+    # HOLE: the ack seals the whole signed body, so every queued continuation (Lambda's async
     # queue, then the dead-letter queue on failure, kept for days) now holds the Slack app's
     # legacy verification token (and channel names, trigger ids), which the parsed job of the
     # previous release never carried. Anyone who can read the DLQ gets an app-wide credential
@@ -451,7 +451,7 @@ def test_the_queued_continuation_does_not_carry_slacks_verification_token(
 def test_a_duplicate_delivery_of_an_extend_extends_once(
     aws, slack, clock, lambda_context, lambda_async
 ):
-    # HOLE (closed): Lambda delivers async events at least once (and the ack falls back inline when an
+    # HOLE: Lambda delivers async events at least once (and the ack falls back inline when an
     # Invoke errs after Lambda queued it). A create is idempotent (its request id is the
     # RunInstances client token) but without IDEMPOTENCY_TABLE an extend continuation
     # delivered twice extends twice: EXTEND_HOURS more than the user asked, up to the cap.
