@@ -713,7 +713,9 @@ def lambda_like(rounds: int) -> None:
             f"{Path(layout.python).name} {layout.python})"
         )
         cold_imports(layout, rounds)
-        cold_slack(layout, max(3, rounds - 2))
+        # The ack and its floor differ by ~100 ms on a machine whose cold starts wander by +-20%:
+        # more rounds than the imports, so that the median ratio is the steady figure.
+        cold_slack(layout, rounds + 4)
 
 
 # ------------------------------------------------------------------ sweeps
