@@ -6,7 +6,8 @@ Layout (dependencies point inwards):
 - ``aws/``     one adapter per AWS service; translates ``ClientError`` into domain errors.
 - ``slack/``   commands, Block Kit messages, the notifier.
 - ``app/``     use cases (orchestrator, reaper, approvals), policy, dispatcher, wiring.
-- ``doors/``   one driving adapter per way in (direct, Slack, IAM, continuation, scheduled).
+- ``doors/``   one driving adapter per way in (direct, Slack, IAM, continuation, scheduled);
+               Slack's in two halves: acknowledging (``slack``) and deciding (``slack_forms``).
 
 Imports follow use: a cold request loads what its door needs and no more (``make bench``
 measures the Slack acknowledgement against its floor).

@@ -1,9 +1,10 @@
 """The composition root: which door an event came through, and the parts each door needs.
 
 This is the only module that knows both the doors and the wiring; the doors call inward
-(``app.dispatcher``) and never import each other or the wiring. Each door, and the wiring,
-is imported when its first event arrives: a cold Slack acknowledgement loads neither the
-direct door nor the use cases it never runs.
+(``app.dispatcher``) and never import each other or the wiring (the Slack door's deciding
+half, ``doors.slack_forms``, reads forms with its acknowledging half's helpers). Each door,
+and the wiring, is imported when its first event arrives: a cold Slack acknowledgement loads
+neither the direct door, nor the deciding half, nor the use cases it never runs.
 """
 
 from __future__ import annotations
