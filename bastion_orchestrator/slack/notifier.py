@@ -142,10 +142,23 @@ class LambdaNotifier:
 
 def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
     """Post a notice to a Slack ``response_url`` (ephemeral; replaces a button's message if
-    asked). Only Slack's own hooks are ever posted to."""
+    asked)."""
+    text, blocks = render(notice)
+    _respond(url, text, blocks, replace_original=replace_original)
+
+
+def answer_back(url: str, answer: dict[str, Any]) -> None:
+    """Post a door's answer (``messages.answer``: ephemeral text and blocks) to a Slack
+    ``response_url`` as a new message."""
+    _respond(url, answer.get("text"), answer.get("blocks"), replace_original=False)
+
+
+def _respond(
+    url: str, text: str | None, blocks: list[dict[str, Any]] | None, *, replace_original: bool
+) -> None:
+    """The one way to a ``response_url``: only Slack's own hooks are ever posted to."""
     if not _SLACK_HOOK.fullmatch(url):
         raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
-    text, blocks = render(notice)
     _post_webhook(
         url,
         "response_url",
@@ -153,21 +166,6 @@ def reply(url: str, notice: Notice, *, replace_original: bool) -> None:
         blocks=blocks,
         response_type="ephemeral",
         replace_original=replace_original,
-    )
-
-
-def answer_back(url: str, answer: dict[str, Any]) -> None:
-    """Post a door's answer (``messages.answer``: ephemeral text and blocks) to a Slack
-    ``response_url`` as a new message; only Slack's own hooks are ever posted to."""
-    if not _SLACK_HOOK.fullmatch(url):
-        raise NotificationFailed("response_url is not an https://hooks.slack.com/ address")
-    _post_webhook(
-        url,
-        "response_url",
-        text=answer.get("text"),
-        blocks=answer.get("blocks"),
-        response_type="ephemeral",
-        replace_original=False,
     )
 
 
