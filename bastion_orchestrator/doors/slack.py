@@ -48,6 +48,7 @@ BUTTONS: Final = {
     messages.APPROVE_ACTION: "approve",
     messages.DENY_ACTION: "deny",
 }
+APPROVAL_VERBS: Final = frozenset({"approve", "deny"})  # their value is a request's id
 SLOW: Final = {
     "create": "Launching",
     "extend": "Extending",
@@ -195,7 +196,19 @@ def button_payload(raw: str) -> dict[str, Any] | None:
 
 
 def button_names(verb: str) -> str:
-    return "request" if verb in ("approve", "deny") else "bastion"
+    return "request" if verb in APPROVAL_VERBS else "bastion"
+
+
+def names_its_target(verb: str, value: Any) -> bool:
+    """A button's value is what that button carries: an approval request's id for approve
+    and deny, an instance id for extend and destroy."""
+    shape = APPROVAL_ID if verb in APPROVAL_VERBS else INSTANCE_ID
+    return isinstance(value, str) and re.fullmatch(shape, value) is not None
+
+
+def slack_hook(url: Any) -> str | None:
+    """The URL if it is one of Slack's own hooks (the only place replies ever go)."""
+    return url if isinstance(url, str) and re.fullmatch(SLACK_RESPONSE_URL, url) else None
 
 
 def response_url_of(form: dict[str, str]) -> str | None:
@@ -204,7 +217,7 @@ def response_url_of(form: dict[str, str]) -> str | None:
     if "payload" in form:
         payload = button_payload(form["payload"])
         url = payload.get("response_url") if payload else None
-    return url if isinstance(url, str) and re.fullmatch(SLACK_RESPONSE_URL, url) else None
+    return slack_hook(url)
 
 
 def _slow_work(form: dict[str, str]) -> str | None:
@@ -221,10 +234,9 @@ def _slow_work(form: dict[str, str]) -> str | None:
             if verb is None:
                 continue
             value = item.get("value")
-            shape = APPROVAL_ID if verb in ("approve", "deny") else INSTANCE_ID
-            if not isinstance(value, str) or not re.fullmatch(shape, value):
+            if not names_its_target(verb, value):
                 return None  # answered now: that button does not name anything
-            return _acknowledge(verb, value)
+            return _acknowledge(verb, str(value))
         return None
     if "command" not in form or not valid_user_id(form.get("user_id", "")):
         return None
@@ -232,8 +244,8 @@ def _slow_work(form: dict[str, str]) -> str | None:
     command = commands.parse(form.get("text", ""), served="")
     if command.verb not in SLOW:
         return None
-    what = command.approval_id if command.verb in ("approve", "deny") else None
-    if what is not None and not re.fullmatch(APPROVAL_ID, what):
+    what = command.approval_id if command.verb in APPROVAL_VERBS else None
+    if what is not None and not names_its_target(command.verb, what):
         what = "that request"
     return _acknowledge(command.verb, what or "your bastion")
 

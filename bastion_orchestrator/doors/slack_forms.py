@@ -22,14 +22,15 @@ from pydantic import ValidationError
 from bastion_orchestrator.app.dispatcher import invalid, refused
 from bastion_orchestrator.app.sealing import ForgedContinuation
 from bastion_orchestrator.domain.actor import Actor
-from bastion_orchestrator.domain.ids import APPROVAL_ID, INSTANCE_ID, SLACK_RESPONSE_URL
 from bastion_orchestrator.doors.slack import (
     BUTTONS,
     QUEUED_FORM,
     QUEUED_ID,
     button_names,
     button_payload,
+    names_its_target,
     response_url_of,
+    slack_hook,
     valid_user_id,
 )
 from bastion_orchestrator.errors import BastionError
@@ -136,10 +137,8 @@ class SlackForms:
     def _not_run(self, job: dict[str, Any]) -> None:
         """A job the previous release sealed (a parsed job, in flight during an upgrade) is
         not run: its requester, told "I'll post the result here", hears that it was not."""
-        url = job.get("response_url")
-        if "action" not in job or not isinstance(url, str):
-            return
-        if not re.fullmatch(SLACK_RESPONSE_URL, url):
+        url = slack_hook(job.get("response_url"))
+        if "action" not in job or url is None:
             return
         self._tell(
             url,
@@ -275,7 +274,7 @@ class SlackForms:
     ) -> _Work:
         # The policy first: a refusal (raised) is answered, and nothing runs.
         self.dispatcher.decide(actor, action)
-        if response_url is not None and not re.fullmatch(SLACK_RESPONSE_URL, response_url):
+        if response_url is not None and slack_hook(response_url) is None:
             logger.warning("response_url is not Slack's; replies go by direct message only")
             count("ForeignResponseUrls")
             response_url = None
@@ -301,16 +300,12 @@ class SlackForms:
 def _button(verb: str, value: Any, user_id: str) -> Extend | Destroy | Approve | Deny | None:
     """The action a button stands for; None when its value is not what that button carries
     (an instance id, or an approval request's id)."""
-    if not isinstance(value, str):
+    if not names_its_target(verb, value):
         return None
-    if verb in ("approve", "deny"):
-        if not re.fullmatch(APPROVAL_ID, value):
-            return None
-        if verb == "approve":
-            return Approve(action="approve", approval_id=value)
+    if verb == "approve":
+        return Approve(action="approve", approval_id=value)
+    if verb == "deny":
         return Deny(action="deny", approval_id=value)
-    if not re.fullmatch(INSTANCE_ID, value):
-        return None
     if verb == "extend":
         return Extend(action="extend", instance_id=value, user_id=user_id)
     return Destroy(action="destroy", instance_id=value, user_id=user_id)
