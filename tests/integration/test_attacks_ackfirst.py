@@ -18,7 +18,7 @@ import pytest
 
 import handler
 from tests.support.api_calls import counting
-from tests.support.doors import SECRET, deliver, sealed, signed, via_slack
+from tests.support.doors import SECRET, deliver, reset_with, sealed, signed, via_slack
 from tests.support.slack_requests import button, slash_command
 
 pytestmark = pytest.mark.integration
@@ -69,14 +69,6 @@ def lambda_limited(aws: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, 
 
     monkeypatch.setattr(wiring, "enqueue", enqueue)
     return queued
-
-
-def reset_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    from bastion_orchestrator.app import wiring
-
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    wiring.reset()
 
 
 @pytest.fixture

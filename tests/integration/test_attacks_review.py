@@ -19,7 +19,7 @@ import pytest
 
 import auto_terminate
 import handler
-from tests.support.doors import deliver, sealed, signed, via_slack
+from tests.support.doors import deliver, reset_with, sealed, signed, via_slack
 from tests.support.iam_requests import (
     ACCOUNT,
     ADMIN_ARN,
@@ -47,14 +47,6 @@ def direct(ctx: Any, payload: Any) -> dict[str, Any]:
 def via_iam(ctx: Any, body: Any, **identity: Any) -> tuple[int, dict[str, Any]]:
     response = handler.lambda_handler(iam_event(body, **identity), ctx)
     return response["statusCode"], json.loads(response["body"])
-
-
-def reset_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    from bastion_orchestrator.app import wiring
-
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    wiring.reset()
 
 
 # ================================================================== HTTP doors never raise

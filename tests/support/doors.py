@@ -12,6 +12,15 @@ from tests.support.slack_requests import function_url_event
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
 
 
+def reset_with(monkeypatch: Any, **env: str) -> None:
+    """Change the deployment's environment variables, and forget what was built from them."""
+    from bastion_orchestrator.app import wiring
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    wiring.reset()
+
+
 def signed(clock: Any, body: str) -> dict[str, Any]:
     return function_url_event(body, secret=SECRET, timestamp=int(clock().timestamp()))
 
