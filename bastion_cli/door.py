@@ -58,6 +58,7 @@ class Door:
         raise self._failure(status, answer)
 
     def _post(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -70,7 +71,9 @@ class Door:
         except urllib.error.HTTPError as e:
             with e:
                 return e.code, _json(e.read())
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            if _dropped(e):
+                raise self._no_answer(e) from e
             raise self._unreachable(e) from e
 
     def _signed_headers(self, body: bytes) -> dict[str, str]:
@@ -116,6 +119,18 @@ class Door:
             f"Check that {self.env.url} is the module's iam_door_url (bastion configure).",
         )
 
+    def _no_answer(self, error: BaseException) -> CliError:
+        """The door took the request and hung up without an HTTP answer: the network works;
+        the server side failed (or a proxy cut it)."""
+        host = urlsplit(self.env.url).hostname or self.env.url
+        return CliError(
+            f"The {self.env.name} IAM door at {host} accepted the request but closed the "
+            f"connection without answering ({type(error).__name__}: {error}).",
+            "The network reached it, so this is not a VPN or DNS problem. Retry in a minute; "
+            "if it persists, the platform team should check the orchestrator function's logs "
+            "(a crash or timeout before it answered).",
+        )
+
     def _unreachable(self, error: BaseException) -> Unreachable:
         import socket
         import ssl
@@ -137,6 +152,16 @@ class Door:
             "Check your network, VPN or proxy (HTTPS_PROXY), and that the URL in "
             f"`bastion configure --show` is the module's iam_door_url ({self.env.url}).",
         )
+
+
+def _dropped(error: BaseException) -> bool:
+    """A connection that was made and then dropped before any answer (not a network failure)."""
+    import http.client
+
+    reason = getattr(error, "reason", error)
+    return isinstance(reason, http.client.RemoteDisconnected | http.client.BadStatusLine) or (
+        isinstance(reason, ConnectionResetError | BrokenPipeError)
+    )
 
 
 def _json(raw: bytes) -> dict[str, Any]:

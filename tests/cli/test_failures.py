@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -178,6 +179,53 @@ def test_the_door_unreachable(cli):
     assert result.returncode == 9
     assert "IAM door is unreachable: 127.0.0.1 refused the connection" in result.stderr
     assert "VPN or proxy" in result.stderr
+
+
+def _door_that_hangs_up() -> tuple[socket.socket, threading.Thread]:
+    """A listener that takes each request and closes the connection without a word: a door
+    whose function crashed before answering (or a proxy that cut it), not a network fault."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_a_door_that_hangs_up_is_not_called_a_network_problem(cli):
+    listener, _ = _door_that_hangs_up()
+    with listener:
+        cli.configure(url=f"http://127.0.0.1:{listener.getsockname()[1]}/")
+
+        result = cli.run("status", "dev")
+
+    assert result.returncode == 1, result.stderr
+    assert "accepted the request but closed the connection without answering" in result.stderr
+    assert "not a VPN or DNS problem" in result.stderr
+    assert "unreachable" not in result.stderr and "check your network" not in result.stderr
+
+
+def test_a_door_whose_function_crashes_says_so(cli, door, monkeypatch):
+    def crash(*_args, **_kwargs):
+        raise FileNotFoundError("a fixture the stand-in needed")
+
+    monkeypatch.setattr(door, "_door_answer", crash)
+
+    result = cli.run("status", "dev")
+
+    assert result.returncode == 1, result.stderr
+    assert "The orchestrator failed to answer (HTTP 502" in result.stderr
+    assert "unreachable" not in result.stderr
 
 
 def test_an_environment_not_configured(cli):

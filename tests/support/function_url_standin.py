@@ -30,6 +30,7 @@ import hmac
 import json
 import secrets
 import threading
+import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -147,7 +148,14 @@ class StandIn:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 target = headers.get("x-amz-target", "")
                 service = "ssm" if target.startswith("AmazonSSM.") else "lambda"
-                status, answer, _ = standin.serve(self.path, headers, body, service)
+                try:
+                    status, answer, _ = standin.serve(self.path, headers, body, service)
+                except Exception:
+                    # What a Function URL answers when its function raises: 502, with the
+                    # traceback in the function's log (here, stderr) rather than a dropped
+                    # connection the CLI would take for a network problem.
+                    traceback.print_exc()
+                    status, answer = 502, {"Message": "Internal Server Error"}
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 content = "application/x-amz-json-1.1" if service == "ssm" else "application/json"

@@ -1,5 +1,5 @@
 """IAM-door requests as a Function URL with AWS_IAM auth delivers them (payload format 2.0),
-built from the contract's fixture ``iam-function-url-event.json``."""
+built from the contract's fixture ``tests/events/iam-function-url-event.json``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURE = Path(__file__).parents[2].parent / "shared" / "fixtures" / "iam-function-url-event.json"
+FIXTURE = Path(__file__).parents[1] / "events" / "iam-function-url-event.json"
 ACCOUNT = "123456789012"
 ALICE_ARN = (
     f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Developer_0a1b2c3d4e5f6a7b/"

@@ -13,7 +13,6 @@ from models import ACTION_ADAPTER, EVENT_ADAPTER, Create
 
 pytestmark = pytest.mark.unit
 
-SEEDS = Path(__file__).parents[2].parent / "shared" / "fixtures"
 EVENTS = Path(__file__).parents[1] / "events"
 
 
@@ -21,15 +20,6 @@ EVENTS = Path(__file__).parents[1] / "events"
 def test_event_files_parse(name):
     parsed = ACTION_ADAPTER.validate_python(json.loads((EVENTS / f"{name}.json").read_text()))
     assert parsed.action == name
-
-
-def test_seed_fixtures_match_our_event_copies():
-    if not SEEDS.exists():
-        pytest.skip("../shared/fixtures is not beside this checkout")
-    for name in ["create", "status", "extend", "destroy"]:
-        assert json.loads((SEEDS / f"{name}.json").read_text()) == json.loads(
-            (EVENTS / f"{name}.json").read_text()
-        )
 
 
 @pytest.mark.parametrize("name", ["warn", "terminate", "sweep"])
