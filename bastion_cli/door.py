@@ -159,9 +159,8 @@ def _dropped(error: BaseException) -> bool:
     import http.client
 
     reason = getattr(error, "reason", error)
-    return isinstance(reason, http.client.RemoteDisconnected | http.client.BadStatusLine) or (
-        isinstance(reason, ConnectionResetError | BrokenPipeError)
-    )
+    dropped = (http.client.BadStatusLine, ConnectionResetError, BrokenPipeError)
+    return isinstance(reason, dropped)  # RemoteDisconnected is both of the first two
 
 
 def _json(raw: bytes) -> dict[str, Any]:
