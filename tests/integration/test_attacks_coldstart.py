@@ -398,24 +398,44 @@ _OLD_ISSUED_AT = 1_795_000_000
 _OLD_SIGNATURE = "v1=9249b3f14658e71f05eb69329c708c507d5a730159519812465c2ac1191c59fd"
 
 
-def _mac(secret: str, job: dict[str, Any], issued_at: int) -> str:
-    """The documented format, independently: HMAC-SHA256 under HMAC(secret, label)."""
-    key = hmac.new(secret.encode(), b"bastion-orchestrator/continuation/v1", hashlib.sha256)
+def _mac(
+    secret: str, job: dict[str, Any], issued_at: int, *, scope: list[str] | None = None
+) -> str:
+    """The documented format, independently: HMAC-SHA256 under HMAC(secret, label) before
+    release 0.4 (``v1=``); under HMAC(secret, ["bastion-continuation", project, environment,
+    function]) since (``v2=``)."""
+    if scope is None:
+        key = hmac.new(secret.encode(), b"bastion-orchestrator/continuation/v1", hashlib.sha256)
+        version = "v1="
+    else:
+        info = json.dumps(["bastion-continuation", *scope], separators=(",", ":")).encode()
+        key = hmac.new(secret.encode(), info, hashlib.sha256)
+        version = "v2="
     canonical = json.dumps(
         {"issued_at": issued_at, "job": job}, sort_keys=True, separators=(",", ":")
     ).encode()
-    return "v1=" + hmac.new(key.digest(), canonical, hashlib.sha256).hexdigest()
+    return version + hmac.new(key.digest(), canonical, hashlib.sha256).hexdigest()
 
 
-def test_the_seal_keeps_its_documented_key_and_format():
+def test_the_seal_keeps_its_documented_key_and_format(monkeypatch):
     from bastion_orchestrator.app import sealing
 
     assert sealing.MAX_AGE_SECONDS == 900
-    # A continuation sealed by an earlier release still verifies with the same key and format
+    monkeypatch.setenv("PROJECT_NAME", "docustack")
+    monkeypatch.setenv("ENVIRONMENT", "dev")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "docustack-dev-bastion-orchestrator")
+    now = datetime.fromtimestamp(_OLD_ISSUED_AT + 10, UTC)
+    sealed_now = sealing.seal(_OLD_JOB, SECRET, datetime.fromtimestamp(_OLD_ISSUED_AT, UTC))
+    scope = ["docustack", "dev", "docustack-dev-bastion-orchestrator"]
+    assert sealed_now["continuation"]["signature"] == _mac(
+        SECRET, _OLD_JOB, _OLD_ISSUED_AT, scope=scope
+    )
+    assert sealing.unseal(sealed_now["continuation"], SECRET, now) == _OLD_JOB
+    # A continuation sealed by an earlier release (its key named no deployment) is refused
     assert _mac(SECRET, _OLD_JOB, _OLD_ISSUED_AT) == _OLD_SIGNATURE
     envelope = {"job": _OLD_JOB, "issued_at": _OLD_ISSUED_AT, "signature": _OLD_SIGNATURE}
-    now = datetime.fromtimestamp(_OLD_ISSUED_AT + 10, UTC)
-    assert sealing.unseal(envelope, SECRET, now) == _OLD_JOB
+    with pytest.raises(sealing.ForgedContinuation, match="earlier release"):
+        sealing.unseal(envelope, SECRET, now)
 
 
 def test_a_job_the_previous_release_sealed_is_refused_and_changes_nothing(
@@ -427,8 +447,8 @@ def test_a_job_the_previous_release_sealed_is_refused_and_changes_nothing(
     envelope = {"job": _OLD_JOB, "issued_at": _OLD_ISSUED_AT, "signature": _OLD_SIGNATURE}
     # When it arrives
     result = handler.lambda_handler({"continuation": envelope}, lambda_context)
-    # Then it is refused as a job this release does not read, logged, and nothing runs
-    assert result["error"] == "FORBIDDEN" and "not a queued Slack request" in result["message"]
+    # Then it is refused (its key named no deployment), logged, and nothing runs
+    assert result["error"] == "FORBIDDEN" and "earlier release" in result["message"]
     assert "continuation refused" in caplog.text
     assert aws.running() == []
 
