@@ -1,7 +1,10 @@
 """The Slack door: slash commands and buttons through the public Function URL.
 
 Order matters: the v0 signature is checked on the raw body before anything is parsed; a
-missing, malformed, forged or stale one answers 401 and changes nothing. Quick verbs (help,
+missing, malformed, forged or stale one answers 401 and changes nothing. So does a signed
+request from a Slack app or workspace other than the one the deployment pins
+(``SLACK_APP_ID``, ``SLACK_TEAM_ID``; blank pins nothing): one signing secret may serve an
+app installed in many workspaces, or several deployments. Quick verbs (help,
 list, status) are then answered inline by the deciding half (``doors.slack_forms``). Slow
 verbs (create, extend, destroy, approve, deny) are acknowledged at once: the signed request
 itself is sealed (``app.sealing``) and handed to an asynchronous invocation of this function,
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,19 +71,55 @@ _ACTION_FIELDS: Final = ("action_id", "value")
 
 
 @dataclass(frozen=True)
+class SlackPins:
+    """The Slack app (``api_app_id``) and workspace (``team_id``) the deployment answers;
+    None pins nothing. Read from the environment, not the settings model: the gate needs it."""
+
+    app_id: str | None = None
+    team_id: str | None = None
+
+    @classmethod
+    def here(cls) -> SlackPins:
+        return cls(
+            os.environ.get("SLACK_APP_ID", "").strip() or None,
+            os.environ.get("SLACK_TEAM_ID", "").strip() or None,
+        )
+
+    def admit(self, form: dict[str, str]) -> bool:
+        """The signed form comes from the pinned app and workspace (always, when unpinned)."""
+        if self.app_id is None and self.team_id is None:
+            return True
+        app_id, team_id = origin_of(form)
+        return (self.app_id is None or app_id == self.app_id) and (
+            self.team_id is None or team_id == self.team_id
+        )
+
+
+@dataclass(frozen=True)
 class SlackDoor:
     forms: Callable[[], SlackForms]  # the deciding half, built only when a request needs it
     signing_secret: Callable[[], str | None]
     clock: Callable[[], datetime]
     enqueue: Callable[[str, dict[str, Any]], None]
+    pins: Callable[[], SlackPins] = SlackPins.here
 
     def __call__(self, request: HttpRequest, context: Any) -> HttpAnswer:
         if not self._signed(request):
             count("SlackRequestsRejected")
             return HttpAnswer(401, {"error": "invalid_signature"})
+        form = form_of(request.body)
+        if not self.pins().admit(form):
+            # Answered as an unsigned request is: this deployment does not vouch for it.
+            count("SlackRequestsRejected")
+            app_id, team_id = origin_of(form)
+            logger.warning(
+                "signed Slack request from another app or workspace (SLACK_APP_ID, "
+                "SLACK_TEAM_ID): refused, nothing done",
+                extra={"api_app_id": str(app_id)[:40], "team_id": str(team_id)[:40]},
+            )
+            return HttpAnswer(401, {"error": "invalid_signature"})
         if request.method != "POST":
             return HttpAnswer(400, {"error": "not a slash command or interaction"})
-        form = form_of(request.body)
         request_id = request_id_of(request.body)
         acknowledgement = _slow_work(form)
         if acknowledgement is not None and self._enqueue(form, request_id, context):
@@ -142,6 +182,21 @@ class SlackDoor:
 # Light on purpose, and shared with the deciding half: the acknowledgement needs them.
 def form_of(body: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def origin_of(form: dict[str, str]) -> tuple[Any, Any]:
+    """The app and workspace a form names: a slash command's ``api_app_id`` and ``team_id``,
+    an interaction's ``api_app_id`` and ``team.id`` (None where absent or malformed)."""
+    if "payload" not in form:
+        return form.get("api_app_id"), form.get("team_id")
+    try:
+        payload = json.loads(form["payload"])
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    team = payload.get("team")
+    return payload.get("api_app_id"), team.get("id") if isinstance(team, dict) else None
 
 
 def queued(form: dict[str, str], request_id: str) -> dict[str, Any]:

@@ -68,11 +68,13 @@ def slash_command(
     user_name: str = "john.doe",
     response_url: str = "https://hooks.slack.com/commands/T0/1/x",
     command: str = "/infra",
+    api_app_id: str = "A123456",
+    team_id: str = "T0001",
 ) -> str:
     return urlencode(
         {
             "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-            "team_id": "T0001",
+            "team_id": team_id,
             "team_domain": "example",
             "channel_id": "C2147483705",
             "channel_name": "platform",
@@ -80,7 +82,7 @@ def slash_command(
             "user_name": user_name,
             "command": command,
             "text": text,
-            "api_app_id": "A123456",
+            "api_app_id": api_app_id,
             "response_url": response_url,
             "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         }
@@ -94,11 +96,14 @@ def button(
     user_id: str = "U12345",
     username: str = "john.doe",
     response_url: str = "https://hooks.slack.com/actions/T0/1/x",
+    api_app_id: str = "A123456",
+    team_id: str = "T0001",
 ) -> str:
     payload = {
         "type": "block_actions",
-        "user": {"id": user_id, "username": username, "name": username, "team_id": "T0001"},
-        "api_app_id": "A123456",
+        "user": {"id": user_id, "username": username, "name": username, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "team": {"id": team_id, "domain": "example"},
         "container": {"type": "message", "message_ts": "1.000100", "channel_id": "D123"},
         "trigger_id": "12466734323.1395872398",
         "channel": {"id": "D123", "name": "directmessage"},
