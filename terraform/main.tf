@@ -251,9 +251,13 @@ resource "aws_lambda_function" "orchestrator" {
   kms_key_arn                    = aws_kms_key.this.arn
 
   environment {
-    variables = merge(local.contract_environment, {
-      POWERTOOLS_SERVICE_NAME = "bastion-orchestrator"
-    })
+    variables = merge(
+      local.contract_environment,
+      { POWERTOOLS_SERVICE_NAME = "bastion-orchestrator" },
+      # The Slack door's pins: only the orchestrator serves Slack.
+      var.slack_app_id == null ? {} : { SLACK_APP_ID = var.slack_app_id },
+      var.slack_team_id == null ? {} : { SLACK_TEAM_ID = var.slack_team_id },
+    )
   }
 
   tracing_config {

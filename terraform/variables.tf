@@ -502,6 +502,30 @@ variable "slack_channel" {
   }
 }
 
+variable "slack_app_id" {
+  type        = string
+  description = "The Slack app (api_app_id, A...) whose slash commands and buttons the Slack door answers (SLACK_APP_ID); a correctly signed request from any other app answers 401 and changes nothing. Set it when one signing secret could serve more than one app or deployment. null: any app that signs with the secret's signing_secret."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.slack_app_id == null || can(regex("^A[A-Z0-9]{2,31}$", var.slack_app_id))
+    error_message = "slack_app_id must be null or a Slack app id (A followed by 2-31 capital letters or digits)."
+  }
+}
+
+variable "slack_team_id" {
+  type        = string
+  description = "The Slack workspace (team_id, T...) whose slash commands and buttons the Slack door answers (SLACK_TEAM_ID); a correctly signed request from any other workspace the app is installed in answers 401 and changes nothing. null: any workspace."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.slack_team_id == null || can(regex("^T[A-Z0-9]{2,31}$", var.slack_team_id))
+    error_message = "slack_team_id must be null or a Slack workspace id (T followed by 2-31 capital letters or digits)."
+  }
+}
+
 variable "sweep_schedule_expression" {
   type        = string
   description = "How often the safety-net sweep runs (EventBridge Scheduler rate or cron expression)."
