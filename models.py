@@ -155,7 +155,16 @@ class Sweep(_Strict):
     action: Literal["sweep"]
 
 
-ScheduledEvent = Annotated[Warn | Terminate | Sweep, Field(discriminator="action")]
+class Ready(_Strict):
+    """One readiness check of a bastion launched from Slack (``app.readiness``): ``attempt``
+    of the few one-shot schedules put after its launch."""
+
+    action: Literal["ready"]
+    instance_id: InstanceId
+    attempt: int = Field(ge=1, le=10)
+
+
+ScheduledEvent = Annotated[Warn | Terminate | Sweep | Ready, Field(discriminator="action")]
 EVENT_ADAPTER: Final[TypeAdapter[ScheduledEvent]] = TypeAdapter(ScheduledEvent, config=_DEFERRED)
 
 

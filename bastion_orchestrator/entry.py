@@ -43,7 +43,7 @@ def run_scheduled(event: Any) -> dict[str, Any]:
     from bastion_orchestrator.app import wiring
     from bastion_orchestrator.doors import scheduled
 
-    return scheduled.handle(event, wiring.reaper, wiring.expire_approvals)
+    return scheduled.handle(event, wiring.reaper, wiring.expire_approvals, wiring.readiness)
 
 
 def _iam_door(request: HttpRequest, context: Any) -> HttpAnswer:

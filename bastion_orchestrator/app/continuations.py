@@ -9,6 +9,11 @@ under the policy of that moment, and run here.
 A genuine continuation delivered twice launches once: its ``request_id`` (from the signed Slack
 request) is the RunInstances client token and, with ``IDEMPOTENCY_TABLE``, the Powertools
 idempotency key.
+
+No job waits for a bastion to come online: a launch is answered "launching" and a few one-shot
+readiness checks are scheduled (``app.readiness``), each a short invocation of the
+auto-terminator; a create answered with the requester's existing bastion is answered at once.
+One Slack create holds an execution for about a second, however slow its bastion.
 """
 
 from __future__ import annotations
@@ -16,31 +21,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Final
+from datetime import datetime
+from typing import Any
 
 from bastion_orchestrator.app.dispatcher import Dispatcher
+from bastion_orchestrator.app.readiness import READY_BUDGET
 from bastion_orchestrator.clock import Clock, parse_iso
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.ids import USER_ID
 from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.observability import count, logger
-from models import Approve, Create, Deny, Destroy, SlackJob, Status
-
-# After a create, the requester is told when the bastion is ready, within this budget (and
-# the invocation's remaining time, less a margin to report).
-READY_WAIT: Final = timedelta(minutes=3)
-READY_POLL_SECONDS: Final = 5.0
-_REPORT_MARGIN: Final = timedelta(seconds=15)
-
-
-def _budget(context: Any) -> timedelta:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining):
-        return READY_WAIT
-    left = timedelta(milliseconds=int(remaining())) - _REPORT_MARGIN
-    return max(timedelta(0), min(READY_WAIT, left))
-
+from models import Approve, Create, Deny, Destroy, SlackJob
 
 Reply = Callable[[str, Notice, bool], None]
 # Runs a job at most once per request_id: (job, Lambda context, the work) -> its result.
@@ -59,17 +50,13 @@ class SlackJobs:
     reply: Reply
     email_of: Callable[[str], str | None]
     once: Callable[[], Once | None]  # Powertools idempotency, with IDEMPOTENCY_TABLE
-    diagnose: Callable[[str], list[str]]  # why a bastion's agent cannot come online
-    sleep: Callable[[float], None]
+    ready_checks: Callable[[str, datetime], None]  # (instance id, launched): schedules checks
 
     def run(self, job: SlackJob, context: Any) -> dict[str, Any]:
         guard = self.once()
-        budget = _budget(context)
-        return (
-            guard(job, context, lambda j: self._run(j, budget)) if guard else self._run(job, budget)
-        )
+        return guard(job, context, self._run) if guard else self._run(job)
 
-    def _run(self, job: SlackJob, budget: timedelta) -> dict[str, Any]:
+    def _run(self, job: SlackJob) -> dict[str, Any]:
         action = job.action
         # The e-mail tags a new bastion, and tells an approver from an IAM requester.
         email = self.email_of(job.user_id) if isinstance(action, Create | Approve) else None
@@ -80,14 +67,14 @@ class SlackJobs:
             waits = "waits for another person to approve it"
             self._deliver(job, self._approval_notice(job, result, "pending", waits), dm=False)
         elif isinstance(action, Create) and result.get("success"):
-            self._watch(job, actor, result, budget)
+            self._launched(job, result)
         elif isinstance(action, Approve | Deny):
-            self._decided(job, result, budget)
+            self._decided(job, result)
         else:
             self._deliver(job, self._notice(job, result))
         return result
 
-    def _decided(self, job: SlackJob, result: dict[str, Any], budget: timedelta) -> None:
+    def _decided(self, job: SlackJob, result: dict[str, Any]) -> None:
         """The approver hears what happened; a Slack requester is told launching, then ready."""
         if not result.get("success"):
             self._deliver(job, self._notice(job, result), dm=False)
@@ -103,7 +90,7 @@ class SlackJobs:
             and re.fullmatch(USER_ID, requester)
         ):
             for_requester = job.model_copy(update={"user_id": requester, "response_url": None})
-            self._watch(for_requester, Actor("slack", requester), result, budget)
+            self._launched(for_requester, result)
 
     def _approval_notice(
         self, job: SlackJob, result: dict[str, Any], cause: str, what: str | None = None
@@ -118,68 +105,22 @@ class SlackJobs:
             detail=what or str(result.get("message", "")),
         )
 
-    def _watch(
-        self, job: SlackJob, actor: Actor, created: dict[str, Any], budget: timedelta
-    ) -> None:
-        """Tell the requester it is launching, then when it is really ready (its SSM agent is
-        online), or, if it is not within the budget, why it probably is not."""
-        iid = created["instance_id"]
-        status = Status(action="status", instance_id=iid, user_id=job.user_id)
-        deadline = self.clock() + budget
-        view = self.dispatcher.dispatch(actor, status, request_id=job.request_id)
-        if not view.get("ready"):
-            self._deliver(job, self._notice(job, created, kind="launching"))
-        while self._waiting(view) and self.clock() < deadline:
-            self.sleep(READY_POLL_SECONDS)
-            view = self.dispatcher.dispatch(actor, status, request_id=job.request_id)
-        if view.get("ssm_status") == "Unknown":
-            notice = self._notice(
-                job,
-                created,
-                kind="not_ready",
-                detail="• its readiness could not be checked (ssm:DescribeInstanceInformation "
-                "failed); `/infra bastion status` shows it.",
-            )
-        elif view.get("ready"):
-            took = view.get("seconds_to_ready")
-            notice = self._notice(
-                job,
-                created,
-                kind="ready",
-                detail=f"{took} s after launch" if took is not None else None,
-            )
-            count("BastionsReady")
-        else:
-            waited = int((budget - max(deadline - self.clock(), timedelta(0))).total_seconds())
-            problems = self._problems(iid) or [
-                "nothing obvious: its instance profile, HTTPS egress and SSM endpoints look "
-                "right. It may need another minute, or its OS did not boot (see its console "
-                "output)."
-            ]
-            notice = self._notice(
-                job,
-                created,
-                kind="not_ready",
-                detail=f"after {waited} s:\n" + "\n".join(f"• {p}" for p in problems),
-            )
-            count("BastionsNotReady")
-        self._deliver(job, notice)
-
-    @staticmethod
-    def _waiting(view: dict[str, Any]) -> bool:
-        """Worth another look: found, not ready, and SSM answers (Unknown: it did not)."""
-        return (
-            bool(view.get("success"))
-            and not view.get("ready")
-            and (view.get("ssm_status") != "Unknown")
-        )
-
-    def _problems(self, instance_id: str) -> list[str]:
+    def _launched(self, job: SlackJob, created: dict[str, Any]) -> None:
+        """The requester's existing bastion is answered at once; a new one is "launching",
+        and its readiness checks are scheduled (they tell the requester; nobody waits here)."""
+        if created.get("existing"):
+            # One post, no check: a bastion launched moments ago is still "launching" (its
+            # own launch scheduled the checks that will tell), an older one is shown ready.
+            launched = parse_iso(created.get("created_at"))
+            young = launched is not None and self.clock() - launched < READY_BUDGET
+            self._deliver(job, self._notice(job, created, kind="launching" if young else None))
+            return
+        self._deliver(job, self._notice(job, created, kind="launching"))
         try:
-            return self.diagnose(instance_id)
-        except Exception as e:  # a diagnosis is a courtesy; never worth failing the job
-            logger.warning("readiness diagnosis failed", extra={"error": repr(e)})
-            return []
+            self.ready_checks(created["instance_id"], self.clock())
+        except Exception as e:  # the bastion stands; `/infra bastion status` still tells
+            count("ReadyCheckScheduleFailures")
+            logger.warning("readiness checks not scheduled", extra={"error": repr(e)})
 
     def _notice(
         self,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bastion_orchestrator.app.forensics import Forensics
     from bastion_orchestrator.app.orchestrator import Orchestrator
     from bastion_orchestrator.app.policy import Policy
+    from bastion_orchestrator.app.readiness import Readiness
     from bastion_orchestrator.app.reaper import Reaper
     from bastion_orchestrator.aws.ec2 import Ec2Instances, Ec2Reachability
     from bastion_orchestrator.aws.lambda_ import SelfInvoker
@@ -292,8 +293,36 @@ def slack_jobs() -> SlackJobs:
         reply=reply,
         email_of=email_of,
         once=once,
+        ready_checks=ready_checks,
+    )
+
+
+def ready_checks(instance_id: str, launched: datetime) -> None:
+    """The one-shot schedules that tell a Slack requester when their bastion is ready."""
+    from bastion_orchestrator.app.readiness import check_times
+
+    schedules().put_ready_checks(instance_id, check_times(launched))
+
+
+def readiness() -> Readiness:
+    from bastion_orchestrator.app.readiness import Readiness
+    from bastion_orchestrator.app.views import bastion_view
+    from bastion_orchestrator.aws.ssm import SsmSessions
+
+    s = get_settings()
+    lifetime = rules(s)
+    region = clients.region()
+    return Readiness(
+        environment=s.environment,
+        rules=lifetime,
+        instances=instances(),
+        sessions=SsmSessions(clients.ssm),
+        notifier=notifier(),
+        clock=now,
+        connection=lambda b: bastion_view(b, lifetime, now(), region=region, settings=s)[
+            "connection"
+        ],
         diagnose=lambda instance_id: reachability().problems(instance_id),
-        sleep=sleep,
     )
 
 

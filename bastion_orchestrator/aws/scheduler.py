@@ -1,14 +1,16 @@
 """EventBridge Scheduler: two one-shot schedules per bastion, named after the deployment.
 
 Names are ``<project>-<environment>-<instance id>-warning|termination`` so that a deployment
-only ever lists, moves or deletes its own schedules, even in a shared group.
+only ever lists, moves or deletes its own schedules, even in a shared group. A bastion launched
+from Slack also gets a few readiness checks, ``<...>-<instance id>-ready-<n>``: one-shot and
+self-deleting like the others, so the sweep leaves them alone.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -93,6 +95,34 @@ class SchedulerSchedules:
                     variables=["SCHEDULE_GROUP"],
                 ) from e
             second(**request)  # type: ignore[arg-type]
+
+    def put_ready_checks(self, instance_id: str, times: Sequence[datetime]) -> None:
+        """One schedule per check, delivering ``{"action": "ready", "attempt": n}`` to the
+        auto-terminator. A retried continuation finds them there (ConflictException): kept."""
+        client = self._client()
+        for attempt, at in enumerate(times, start=1):
+            event = {"action": "ready", "instance_id": instance_id, "attempt": attempt}
+            try:
+                client.create_schedule(
+                    Name=f"{self._prefix}{instance_id}-ready-{attempt}",
+                    GroupName=self._group,
+                    ScheduleExpression=scheduler_at(at),
+                    ScheduleExpressionTimezone="UTC",
+                    FlexibleTimeWindow={"Mode": "OFF"},
+                    ActionAfterCompletion="DELETE",
+                    State="ENABLED",
+                    Description=f"bastion {instance_id}: readiness check {attempt}",
+                    Target={
+                        "Arn": self._targets["termination"],
+                        "RoleArn": self._role_arn,
+                        "Input": json.dumps(event),
+                        # A check delivered late is worth nothing: a short life, few retries.
+                        "RetryPolicy": {"MaximumEventAgeInSeconds": 300, "MaximumRetryAttempts": 2},
+                    },
+                )
+            except Exception as e:
+                if error_code(e) != "ConflictException":
+                    raise
 
     def remove(self, instance_id: str) -> None:
         for kind in KINDS:

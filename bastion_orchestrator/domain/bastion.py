@@ -39,6 +39,8 @@ class Tag:
     RDS_PORT: Final = "RdsPort"
     REASON: Final = "Reason"
     WARNED_FOR: Final = "WarnedFor"
+    # Whether its Slack requester was told it is ready (or not): at most once (app.readiness).
+    READY_NOTIFIED: Final = "ReadyNotified"
     # The request that last extended it: a redelivered extend (Lambda's async retries) finds
     # itself here and extends nothing twice, with no store beyond the tags.
     EXTENDED_BY_REQUEST: Final = "ExtendedByRequest"

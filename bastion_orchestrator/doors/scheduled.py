@@ -1,4 +1,5 @@
-"""The scheduler door: EventBridge Scheduler's one-shot events and the recurring sweep.
+"""The scheduler door: EventBridge Scheduler's one-shot events (warn, terminate, ready) and
+the recurring sweep.
 
 Bad input answers VALIDATION_ERROR (a retry cannot fix it); every other failure is raised
 so Lambda retries and the dead-letter queue see it.
@@ -11,21 +12,30 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bastion_orchestrator.app.readiness import Readiness
 from bastion_orchestrator.app.reaper import Reaper
 from bastion_orchestrator.app.views import validation_error
 from bastion_orchestrator.observability import count, logger
-from models import EVENT_ADAPTER, FIELD_HINTS, Sweep, Terminate, Warn
+from models import EVENT_ADAPTER, FIELD_HINTS, Ready, Sweep, Terminate, Warn
 
-_HINTS = {**FIELD_HINTS, "action": "one of warn, terminate, sweep"}
+_HINTS = {
+    **FIELD_HINTS,
+    "action": "one of warn, terminate, sweep, ready",
+    "attempt": "an integer from 1 to 10",
+}
 _ALLOWED = {
     "warn": ["action", "instance_id"],
     "terminate": ["action", "instance_id"],
     "sweep": ["action"],
+    "ready": ["action", "instance_id", "attempt"],
 }
 
 
 def handle(
-    event: Any, reaper: Callable[[], Reaper], expire_approvals: Callable[[], int | None]
+    event: Any,
+    reaper: Callable[[], Reaper],
+    expire_approvals: Callable[[], int | None],
+    readiness: Callable[[], Readiness],
 ) -> dict[str, Any]:
     try:
         parsed = EVENT_ADAPTER.validate_python(event)
@@ -44,6 +54,8 @@ def handle(
             return reaper().warn(parsed.instance_id)
         case Terminate():
             return reaper().terminate(parsed.instance_id)
+        case Ready():
+            return readiness().check(parsed.instance_id, parsed.attempt)
         case Sweep():
             result = reaper().sweep()
             expired = expire_approvals()  # None: approvals are off

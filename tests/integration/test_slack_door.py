@@ -9,12 +9,15 @@ from datetime import timedelta
 import pytest
 from botocore.stub import Stubber
 
+import auto_terminate
 import handler
 from bastion_orchestrator.app import wiring
 from bastion_orchestrator.aws import clients
+from bastion_orchestrator.clock import scheduler_at
+from tests.conftest import TERMINATOR_ARN
 from tests.support.api_calls import counting
 from tests.support.slack_requests import button, function_url_event, slash_command
-from tests.support.ssm_agent import agent_answers
+from tests.support.ssm_agent import agent_answers, no_sleep
 
 pytestmark = pytest.mark.integration
 
@@ -135,27 +138,51 @@ def test_create_is_acknowledged_at_once_and_finished_asynchronously(
     assert job["slack_form"]["user_id"] == "U12345" and len(job["request_id"]) == 32
     assert aws.running() == []
 
-    # Then the async invocation launches it, says "launching", and "ready" when the SSM
-    # agent is online (moto has no ssm:DescribeInstanceInformation: a Stubber answers on the
-    # SSM client only: not registered at first, online 40 seconds after launch)
-    online = [{"PingStatus": "Online", "RegistrationDate": clock() + timedelta(seconds=120)}]
-    with agent_answers([], online):
+    # Then the async invocation launches it and says "launching", where the user asked and
+    # by DM, without waiting for the agent: it never looks at SSM, and never sleeps
+    with agent_answers([]) as looked, no_sleep() as slept:
         [result] = deliver(lambda_context, lambda_async)
     iid = result["instance_id"]
+    assert looked == [0] and slept == []
     assert aws.running() == [iid]
     assert aws.tags(iid)["Reason"] == "INC-42 slow queries"
     assert aws.tags(iid)["RequestedBy"] == "john.doe"
     replies = [m for m in slack.messages if m.endpoint == "response_url"]
     dms = slack.to("U12345")
-    assert len(replies) == 2 and len(dms) == 2
+    assert len(replies) == 1 and len(dms) == 1
     assert "is launching" in replies[0].text and "is launching" in dms[0].text
-    for message in (replies[1], dms[1]):
-        shown = message.all_text()
-        assert "is ready" in message.text and "after launch" in shown
-        assert iid in shown and result["expires_at"] in shown
-        assert f"aws ssm start-session --target {iid}" in shown
-        assert "AWS-StartPortForwardingSessionToRemoteHost" in shown
     assert replies[0].body["response_type"] == "ephemeral"
+    # And the readiness checks are one-shot schedules for the auto-terminator, 1, 2, 5 min on
+    launched = clock()
+    checks = {n: s for n, s in aws.schedules().items() if "-ready-" in n}
+    assert sorted(checks) == [f"docustack-dev-{iid}-ready-{n}" for n in (1, 2, 3)]
+    for n, after in ((1, 60), (2, 120), (3, 300)):
+        check = checks[f"docustack-dev-{iid}-ready-{n}"]
+        assert check["Target"]["Arn"] == TERMINATOR_ARN
+        assert json.loads(check["Target"]["Input"]) == {
+            "action": "ready",
+            "instance_id": iid,
+            "attempt": n,
+        }
+        assert check["ScheduleExpression"] == scheduler_at(launched + timedelta(seconds=after))
+        assert check["ActionAfterCompletion"] == "DELETE"
+
+    # When the first check fires and the agent is online (40 s after launch)
+    clock.advance(seconds=60)
+    online = [{"PingStatus": "Online", "RegistrationDate": clock() - timedelta(seconds=20)}]
+    with agent_answers(online):
+        ready = auto_terminate.lambda_handler(
+            {"action": "ready", "instance_id": iid, "attempt": 1}, lambda_context
+        )
+    # Then the requester is told "ready" by DM, once, with how to connect
+    assert ready["outcome"] == "ready"
+    [message] = slack.to("U12345")[1:]
+    shown = message.all_text()
+    assert "is ready in" in message.text and "after launch" in shown
+    assert iid in shown and result["expires_at"] in shown
+    assert f"aws ssm start-session --target {iid}" in shown
+    assert "AWS-StartPortForwardingSessionToRemoteHost" in shown
+    assert len([m for m in slack.messages if m.endpoint == "response_url"]) == 1
 
 
 def test_a_retried_continuation_launches_nothing_twice(
@@ -179,7 +206,7 @@ def test_with_an_idempotency_table_a_retry_tells_nobody_twice(
         len([m for m in slack.messages if m.endpoint == "response_url"]),
         len(slack.to("U12345")),
     )
-    assert told[0] >= 1 and told[1] >= 1  # launching, then ready or why not
+    assert told == (1, 1)  # launching; "ready" comes from the readiness checks
     again = handler.lambda_handler(job, lambda_context)
     assert again == first
     # Then the retry told nobody anything more

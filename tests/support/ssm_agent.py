@@ -31,3 +31,23 @@ def agent_answers(*answers: list[dict[str, Any]]) -> Iterator[list[int]]:
         yield calls
     finally:
         events.unregister(EVENT, answer)  # type: ignore[arg-type]
+
+
+@contextmanager
+def no_sleep() -> Iterator[list[float]]:
+    """Records every sleep (the wiring's injected one and ``time.sleep``) instead of sleeping:
+    a continuation that waits for an agent shows up here."""
+    import time
+
+    from bastion_orchestrator.app import wiring
+
+    slept: list[float] = []
+    clock, sleep = wiring._clock[0], wiring._sleep[0]
+    real = time.sleep
+    wiring.set_clock(clock, sleep=slept.append)
+    time.sleep = slept.append
+    try:
+        yield slept
+    finally:
+        time.sleep = real
+        wiring.set_clock(clock, sleep=sleep)
