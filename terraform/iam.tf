@@ -48,19 +48,6 @@ locals {
   # Tags the orchestrator and auto-terminator may never rewrite on an existing bastion.
   scope_tag_keys = keys(local.scope_tags)
 
-  # Tags that carry a bastion's ownership and life; only our roles may write them. The owner
-  # tags decide who may open a session on a bastion (bastion_user_policy_json).
-  protected_tag_keys = [
-    "ExpiresAt",
-    "ExtendedByRequest",
-    "RequestedByUserId",
-    "RequestedByArn",
-    "RequestedByEmail",
-    "CreatedAt",
-    "ManagedBy",
-    "Project",
-    "Environment",
-  ]
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -917,7 +904,7 @@ resource "aws_iam_instance_profile" "bastion" {
 }
 
 ###############################################################################
-# For platform teams: keep everyone else's hands off the bastions' ownership tags
+# For platform teams: keep everyone else's hands off the bastions' tags
 ###############################################################################
 
 locals {
@@ -948,9 +935,12 @@ data "aws_iam_policy_document" "tag_protection" {
     }
   }
 
-  # CreateTags always names its keys (Tags is required), so aws:TagKeys is present here.
+  # Every tag of a bastion is state or evidence (owner, expiry, approval, break-glass, the
+  # warning sent, the reason, the database forward, its name): only the module's roles write
+  # any, whatever the key. No tag-key condition at all, as above: a list of protected keys
+  # leaves out every key added after it was written.
   statement {
-    sid       = "OnlyTheOrchestratorRolesRewriteBastionOwnershipTags"
+    sid       = "OnlyTheModuleRolesTagBastions"
     effect    = "Deny"
     actions   = ["ec2:CreateTags"]
     resources = local.bastion_taggable_arns
@@ -959,12 +949,6 @@ data "aws_iam_policy_document" "tag_protection" {
       test     = "StringEquals"
       variable = "ec2:ResourceTag/ManagedBy"
       values   = [local.managed_by]
-    }
-
-    condition {
-      test     = "ForAnyValue:StringEquals"
-      variable = "aws:TagKeys"
-      values   = local.protected_tag_keys
     }
 
     condition {

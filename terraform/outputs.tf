@@ -119,7 +119,7 @@ output "slack_request_url" {
 }
 
 output "tag_protection_policy_json" {
-  description = "Deny policy (JSON) for an SCP or permission boundary: only this module's roles may launch bastions or rewrite their ownership/expiry tags."
+  description = "Deny policy (JSON) for an SCP or permission boundary: only this module's roles may launch bastions or write any of their tags, and nobody deletes them."
   value       = data.aws_iam_policy_document.tag_protection.json
 }
 

@@ -13,7 +13,6 @@ should be, or allowed by a weakened policy.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass
@@ -427,14 +426,80 @@ def test_tag_protection_refuses_delete_tags_whatever_keys_are_named(
     # Control: tags of what is not a bastion stay deletable
     assert delete_tags(scp, admin, iam._resource_tags({"ManagedBy": "someone-else"}))
     # Control: the former Deny (protected keys, ForAnyValue) let a key-less DeleteTags through
-    (rewrite,) = [
-        s
-        for s in _tag_protection(host)
-        if s["Sid"] == "OnlyTheOrchestratorRolesRewriteBastionOwnershipTags"
-    ]
-    former = copy.deepcopy(rewrite) | {"Action": ["ec2:CreateTags", "ec2:DeleteTags"]}
+    former = _former_protected_keys_deny(host) | {"Action": ["ec2:CreateTags", "ec2:DeleteTags"]}
     if not keys:
         assert delete_tags([*anything, former], admin, bastion)
+
+
+FORMER_PROTECTED_KEYS = [
+    *("ExpiresAt", "ExtendedByRequest", "RequestedByUserId", "RequestedByArn"),
+    *("RequestedByEmail", "CreatedAt", "ManagedBy", "Project", "Environment"),
+]
+
+
+def _former_protected_keys_deny(host: Host) -> dict[str, Any]:
+    """The Deny of CreateTags the module had before it covered every key: a list of keys."""
+    return {
+        "Effect": "Deny",
+        "Action": ["ec2:CreateTags"],
+        "Resource": ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:volume/*"],
+        "Condition": {
+            "StringEquals": {"ec2:ResourceTag/ManagedBy": "bastion-orchestrator"},
+            "ForAnyValue:StringEquals": {"aws:TagKeys": FORMER_PROTECTED_KEYS},
+            "ArnNotEquals": {"aws:PrincipalArn": sorted(host.function_roles.values())},
+        },
+    }
+
+
+# Every key the code writes on a bastion, the evidence the finding named, one the code does
+# not write yet (an approval's granted hours) and one nobody has thought of.
+EVIDENCE_KEYS = [
+    "BreakGlass",
+    "ApprovedBy",
+    "GrantedHours",
+    "WarnedFor",
+    "Reason",
+    "RequestedByUserId",
+    "RequestedBy",
+    "Name",
+    "RdsEndpoint",
+    "ExpiresAt",
+    "SomeKeyAddedNextYear",
+]
+
+
+@pytest.mark.parametrize("key", EVIDENCE_KEYS)
+def test_only_the_module_roles_write_any_tag_of_a_bastion(host: Host, key: str) -> None:
+    # Given the SCP/boundary on top of an account where everyone may do anything
+    anything = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    scp = anything + _tag_protection(host)
+    instance = host.account.ec2(f"instance/{INSTANCE_ID}")
+    admin = "arn:aws:iam::123456789012:role/platform-admin"
+
+    def create_tags(statements: Statements, principal: str, on: dict[str, str]) -> bool:
+        context = {"aws:PrincipalArn": principal}
+        need = iam.Need(
+            "ec2:CreateTags",
+            instance,
+            iam._ctx(
+                r=iam._resource_tags(on),
+                q=iam._request_tags([{"Key": key, "Value": "forged"}]),
+                c=context,
+            ),
+            f"CreateTags {key}",
+        )
+        return iam._allows(statements, need)[0]
+
+    # Then nobody but the module's roles writes the key on a bastion, admins included
+    assert not create_tags(scp, admin, host.scope), key
+    # And the module's own roles are not in the way of the deny (their own policies decide)
+    for role in host.function_roles.values():
+        assert create_tags(scp, role, host.scope), role
+    # Control: an instance that is not a bastion stays taggable by anyone
+    assert create_tags(scp, admin, {"ManagedBy": "someone-else", "Project": "other"})
+    # Control: the former Deny named keys, so every other key was anyone's to write
+    former = [*anything, _former_protected_keys_deny(host)]
+    assert create_tags(former, admin, host.scope) is (key not in FORMER_PROTECTED_KEYS)
 
 
 def test_the_module_roles_never_delete_tags_even_if_allowed_elsewhere(host: Host) -> None:
