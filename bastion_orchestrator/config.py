@@ -121,6 +121,7 @@ class Settings(BaseModel):
         tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")], ...], BeforeValidator(_subnets)
     ] = Field(("minimal",), alias="BOOT_PROFILES", min_length=1)
     boot_script: str | None = Field(None, alias="BOOT_SCRIPT", max_length=3072)
+    session_sudo: bool = Field(False, alias="SESSION_SUDO")
     session_document: str | None = Field(
         None, alias="SESSION_DOCUMENT", pattern=_DOCUMENT, max_length=128
     )

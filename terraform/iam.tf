@@ -735,7 +735,8 @@ locals {
 #     Inventory, Distributor and Run Command, none of which a bastion uses; a session's
 #     preferences reach the agent inside the session's own start message;
 #   - ssm:GetParameter(s) on "*": every parameter of the account, SecureStrings on the
-#     default key included, for anyone root on a bastion (ssm-user has sudo).
+#     default key included, for anyone on a bastion (the instance role's credentials are
+#     served to every local user, root or not).
 data "aws_iam_policy_document" "bastion_instance" {
   statement {
     sid       = "AgentHeartbeat"

@@ -78,6 +78,7 @@ locals {
       AMI_ID                       = local.ami_id
       BOOT_PROFILES                = join(",", var.boot_profiles)
       SNAPSHOT_ON_TERMINATE        = tostring(var.snapshot_on_terminate)
+      SESSION_SUDO                 = tostring(var.session_sudo)
       SNAPSHOT_RETENTION_DAYS      = tostring(var.snapshot_retention_days)
     },
     # The operator's script travels base64-encoded: the code decodes it into a file, never

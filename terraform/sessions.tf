@@ -22,6 +22,14 @@ locals {
   # at boot (owner, reason, expiry, how to extend, the database forward): show it here.
   session_shell_profile = "cat /etc/motd.d/30-bastion 2>/dev/null; cd ~"
 
+  # Shells run as the OS user the boot script creates (bastion_orchestrator/domain/boot.py,
+  # SESSION_USER), which has sudo only with session_sudo. With Run As on, Session Manager
+  # never falls back to ssm-user (whom SSM Agent makes with passwordless sudo), and a session
+  # fails rather than start as anyone else while the user does not exist yet. A principal
+  # tagged SSMSessionRunAs runs as that OS user instead, so the boot script refuses sudo to
+  # ssm-user and ec2-user as well. Port sessions run no shell, so no OS user at all.
+  session_os_user = "bastion"
+
   session_preferences = jsonencode({
     schemaVersion = "1.0"
     description   = "Session Manager preferences for ${local.name} bastions"
@@ -34,8 +42,8 @@ locals {
       cloudWatchEncryptionEnabled = true
       cloudWatchStreamingEnabled  = true
       kmsKeyId                    = aws_kms_key.this.arn
-      runAsEnabled                = false
-      runAsDefaultUser            = ""
+      runAsEnabled                = true
+      runAsDefaultUser            = local.session_os_user
       idleSessionTimeout          = tostring(var.idle_session_timeout_minutes)
       maxSessionDuration          = tostring(var.max_session_duration_minutes)
       shellProfile = {

@@ -627,6 +627,14 @@ variable "boot_script" {
   }
 }
 
+variable "session_sudo" {
+  type        = bool
+  description = "Give the session user passwordless sudo (SESSION_SUDO). Off by default: shells run as the OS user bastion, which has no sudo, and ssm-user and ec2-user get none either, so a session user cannot become root or disable the dead-man switch that powers a bastion off at its hard cap. On: whoever opens a session is root on the bastion and can stop the dead-man switch (the schedules and the sweep still terminate it) and tamper with its own session's transcript before it is uploaded; turn it on only for deployments whose users must install or administer software on the bastion."
+  default     = false
+  nullable    = false
+}
+
+
 variable "snapshot_on_terminate" {
   type        = bool
   description = "Snapshot a bastion's root volume before any termination (SNAPSHOT_ON_TERMINATE), tagged with owner, reason and cause; the sweep deletes them after snapshot_retention_days. Both functions may then create snapshots of this deployment's volumes only, tagged as this deployment's at creation, and delete only those."

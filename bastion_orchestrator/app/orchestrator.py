@@ -215,6 +215,7 @@ class Orchestrator:
                 region=self.region,
                 port_forward_document=s.port_forward_document,
                 operator_script=s.boot_script,
+                session_sudo=s.session_sudo,
             )
         )
 

@@ -6,8 +6,16 @@
    deploy, a disabled KMS key, a deleted role). The timer is ``Persistent``, and every boot
    re-checks the cap, so a reboot cannot skip it. Extend never passes the cap, so the switch
    never cuts a legitimate session short.
-2. **The message of the day**: owner, reason, expiry and how to extend, the database forward.
-3. **The boot profile's work** (``minimal``: nothing more; ``db-clients``: psql, mysql and
+2. **Who a session runs as.** The module's session preferences run shells as ``bastion``
+   (``runAsEnabled``, ``runAsDefaultUser``), an OS user with no sudo: a session user cannot
+   ``systemctl disable`` the dead-man switch. Under the account's own preferences sessions run
+   as ``ssm-user``, which SSM Agent gives passwordless sudo only when it creates the account
+   itself (``/etc/sudoers.d/ssm-agent-users``), so the script creates it first, and a sudoers
+   file read after the agent's and cloud-init's refuses sudo to both (and to ``ec2-user``).
+   ``session_sudo`` (``SESSION_SUDO``) is the deployment's explicit opt-in: ``bastion`` may
+   then become root.
+3. **The message of the day**: owner, reason, expiry and how to extend, the database forward.
+4. **The boot profile's work** (``minimal``: nothing more; ``db-clients``: psql, mysql and
    redis clients from the distribution's repositories, with a note in the MOTD when the
    repository is unreachable), then the operator's own script, if the deployment has one.
 
@@ -38,6 +46,10 @@ PROFILES: Final[dict[str, tuple[str, ...]]] = {
 }
 USER_DATA_LIMIT: Final = 16 * 1024  # EC2's limit, before base64
 PACKAGE_TIMEOUT_SECONDS: Final = 300
+SESSION_USER: Final = "bastion"  # runAsDefaultUser in the module's session preferences
+# sudo reads /etc/sudoers.d in name order (skipping names with a dot) and the last matching
+# rule wins: this name sorts after the agent's ssm-agent-users and 90-cloud-init-users.
+SUDOERS_FILE: Final = "zz-bastion-sessions"
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class BootSpec:
     region: str | None = None
     port_forward_document: str = "AWS-StartPortForwardingSessionToRemoteHost"
     operator_script: str | None = None  # the deployment's own script, appended last
+    session_sudo: bool = False  # the deployment opted in: the session user may become root
 
 
 def _b64(text: str) -> str:
@@ -72,6 +85,8 @@ def _motd(spec: BootSpec) -> str:
         f"  expires  : {iso(spec.expires_at)} (as launched; extensions move it)",
         f"  hard cap : {iso(spec.cap)}: powered off and terminated then, whatever happens",
         f"  extend   : /infra bastion extend {spec.environment}   (or: bastion extend)",
+        "  sudo     : "
+        + ("yes (this deployment opted in)" if spec.session_sudo else "none (session_sudo off)"),
     ]
     if spec.rds_endpoint:
         where = f" --region {spec.region}" if spec.region else ""
@@ -93,6 +108,41 @@ def _motd(spec: BootSpec) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _session_users(sudo: bool) -> list[str]:
+    """Step 2: the session users exist before any session, with sudo only if opted in."""
+    sudoers = f'"$ROOT/etc/sudoers.d/{SUDOERS_FILE}"'
+    if sudo:
+        users, rules = (
+            [SESSION_USER],
+            [
+                "# bastion-orchestrator: session_sudo is on, the session user may become root.",
+                f"{SESSION_USER} ALL=(ALL) NOPASSWD:ALL",
+            ],
+        )
+    else:
+        users, rules = (
+            [SESSION_USER, "ssm-user"],
+            [
+                "# bastion-orchestrator: session users have no sudo (session_sudo is off).",
+                f"User_Alias BASTION_SESSION_USERS = {SESSION_USER}, ssm-user, ec2-user",
+                "BASTION_SESSION_USERS ALL=(ALL) !ALL",
+            ],
+        )
+    return [
+        "# 2. The session users, before any session: no wheel, and sudo only if opted in.",
+        "# SSM Agent writes ssm-agent-users (sudo) only when it creates ssm-user itself.",
+        'mkdir -p "$ROOT/etc/sudoers.d"',
+        f"for u in {' '.join(users)}; do",
+        '  id "$u" >/dev/null 2>&1 || useradd -m -U -s /bin/bash "$u" || log "useradd $u failed"',
+        "done",
+        f"cat > {sudoers} <<'SUDO'",
+        *rules,
+        "SUDO",
+        f"chmod 0440 {sudoers}",
+        f'visudo -cqf {sudoers} || log "sudoers check failed"',
+    ]
 
 
 def user_data(spec: BootSpec) -> str:
@@ -139,7 +189,9 @@ def user_data(spec: BootSpec) -> str:
         '  shutdown -P "+$minutes" && log "timer failed; shutdown scheduled in $minutes min"',
         "fi",
         "",
-        "# 2. The message of the day (the instance id comes from IMDSv2).",
+        *_session_users(spec.session_sudo),
+        "",
+        "# 3. The message of the day (the instance id comes from IMDSv2).",
         "token=$(curl -s -m 2 -X PUT http://169.254.169.254/latest/api/token \\",
         '  -H "X-aws-ec2-metadata-token-ttl-seconds: 60" || true)',
         'iid=$(curl -s -m 2 -H "X-aws-ec2-metadata-token: $token" \\',
@@ -152,7 +204,7 @@ def user_data(spec: BootSpec) -> str:
         names = " ".join(shlex.quote(p) for p in packages)
         script += [
             "",
-            f"# 3. Profile {spec.profile}: {', '.join(packages)}. dnf's transaction summary",
+            f"# 4. Profile {spec.profile}: {', '.join(packages)}. dnf's transaction summary",
             "# (packages, Total download size) goes to the boot log: the figure to check.",
             f"if timeout {PACKAGE_TIMEOUT_SECONDS} dnf -y install {names} \\",
             '    >> "$ROOT/var/log/bastion-boot.log" 2>&1; then',
@@ -167,7 +219,7 @@ def user_data(spec: BootSpec) -> str:
     if spec.operator_script:
         script += [
             "",
-            "# 4. The deployment's own script (BOOT_SCRIPT), after the built-ins.",
+            "# 5. The deployment's own script (BOOT_SCRIPT), after the built-ins.",
             'mkdir -p "$ROOT/var/lib/bastion"',
             'operator="$ROOT/var/lib/bastion/operator.sh"',
             f"echo '{_b64(spec.operator_script)}' | base64 -d > \"$operator\"",

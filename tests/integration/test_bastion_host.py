@@ -51,6 +51,27 @@ def test_create_may_name_a_profile_the_deployment_offers(aws, clock, lambda_cont
     assert "dnf" not in launched_user_data(aws, default["instance_id"])
 
 
+@pytest.mark.parametrize(("setting", "rule"), [(None, "!ALL"), ("true", "NOPASSWD:ALL")])
+def test_session_users_get_sudo_only_where_the_deployment_opted_in(
+    aws, clock, lambda_context, monkeypatch, setting, rule
+):
+    from bastion_orchestrator.app import wiring
+
+    # Given a deployment with SESSION_SUDO unset (the default) or set to true
+    if setting is None:
+        monkeypatch.delenv("SESSION_SUDO", raising=False)
+    else:
+        monkeypatch.setenv("SESSION_SUDO", setting)
+    wiring.reset()
+    created = handler.lambda_handler(
+        {"action": "create", "user_id": "U1", "username": "u"}, lambda_context
+    )
+    # Then the bastion it launches refuses or grants the session user sudo accordingly
+    script = launched_user_data(aws, created["instance_id"])
+    assert f"ALL=(ALL) {rule}\n" in script
+    assert 'useradd -m -U -s /bin/bash "$u"' in script and "usermod" not in script
+
+
 def test_a_profile_the_deployment_does_not_offer_launches_nothing(aws, clock, lambda_context):
     refused = handler.lambda_handler(
         {"action": "create", "user_id": "U1", "username": "u", "profile": "db-clients"},

@@ -2,10 +2,10 @@
 through, the transcripts it leaves, and what keeps a bastion a bastion (tags, snapshots, the
 sweep's way to a de-tagged one, the launch conditions).
 
-A session user is root on the bastion (``ssm-user`` has sudo), so they hold the instance
-role's credentials. These tests evaluate what those credentials may do, from where, with the
-evaluator of ``test_iam_coverage`` over the policies moto holds after the session's apply
-(``deployed``). Calls the code does not make yet (snapshots by the auto-terminator, the
+A session user holds the instance role's credentials (instance metadata serves them to
+every local user, root or not, and ``session_sudo`` makes them root). These tests evaluate
+what those credentials may do, from where, with the evaluator of ``test_iam_coverage`` over
+the policies moto holds after the session's apply (``deployed``). Calls the code does not make yet (snapshots by the auto-terminator, the
 sweep's terminate of a de-tagged bastion) are evaluated with the call shapes the code uses.
 Every refusal that the tests rely on has a control: the same request allowed where it
 should be, or allowed by a weakened policy.
@@ -390,6 +390,25 @@ def test_the_session_document_logs_to_both_and_shows_the_motd(host: Host) -> Non
     from bastion_orchestrator.domain import boot
 
     assert '"$ROOT/etc/motd.d/30-bastion"' in Path(boot.__file__).read_text()
+
+
+def test_shell_sessions_run_as_the_boot_scripts_user_without_sudo_by_default(host: Host) -> None:
+    from bastion_orchestrator.domain import boot
+
+    ssm = host.deployed.client("ssm")
+    # Given the module's shell document as SSM holds it (SSM-SessionManagerRunShell, when the
+    # module manages it, is rendered from the same preferences)
+    shell = json.loads(ssm.get_document(Name=host.env["SESSION_DOCUMENT"])["Content"])["inputs"]
+    # Then shells run as the user the boot script creates, never as ssm-user (whom SSM Agent
+    # gives passwordless sudo): Run As never falls back to it
+    assert (shell["runAsEnabled"], shell["runAsDefaultUser"]) == (True, boot.SESSION_USER)
+    (preferences,) = host.deployed.resource("aws_ssm_document.session")
+    assert json.loads(preferences["content"])["inputs"]["runAsDefaultUser"] == "bastion"
+    # And the deployment has not opted into sudo, so the boot script grants that user none
+    assert host.env["SESSION_SUDO"] == "false"
+    # And the database forward starts no shell, so it runs as nobody at all
+    forward = json.loads(ssm.get_document(Name=host.env["PORT_FORWARD_DOCUMENT"])["Content"])
+    assert forward["sessionType"] == "Port" and "runAsEnabled" not in forward["inputs"]
 
 
 # ----------------------------------------------------------------------- tag protection

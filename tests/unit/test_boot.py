@@ -1,5 +1,6 @@
 """The bastion's boot script, run for real: bash executes it against a scratch root, with
-stand-ins for systemctl, dnf, curl and shutdown on PATH that record how they were called."""
+stand-ins for systemctl, dnf, curl, shutdown, id, useradd and visudo on PATH that record how
+they were called."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion_orchestrator.domain.boot import PROFILES, USER_DATA_LIMIT, BootSpec, user_data
+from bastion_orchestrator.domain.boot import (
+    PROFILES,
+    SESSION_USER,
+    SUDOERS_FILE,
+    USER_DATA_LIMIT,
+    BootSpec,
+    user_data,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -41,6 +49,7 @@ case "$(basename "$0") $1" in
   "curl -s") [ "$2" = "-m" ] && echo "i-0123456789abcdef0" ;;
   "systemctl enable") exit "${SYSTEMCTL_FAILS:-0}" ;;
   "dnf -y") exit "${DNF_FAILS:-0}" ;;
+  "id "*) case " ${EXISTING_USERS:-} " in *" $1 "*) exit 0 ;; *) exit 1 ;; esac ;;
 esac
 exit 0
 """
@@ -50,7 +59,7 @@ def boot(tmp_path: Path, spec: BootSpec, **env: str) -> tuple[Path, list[str]]:
     """Run the script as cloud-init would, but rooted in ``tmp_path/root``."""
     bin_dir, root, calls = tmp_path / "bin", tmp_path / "root", tmp_path / "calls"
     bin_dir.mkdir()
-    for name in ("systemctl", "dnf", "curl", "shutdown"):
+    for name in ("systemctl", "dnf", "curl", "shutdown", "id", "useradd", "visudo"):
         (bin_dir / name).write_text(STANDIN)
         (bin_dir / name).chmod(0o755)
     script = tmp_path / "user-data.sh"
@@ -186,3 +195,94 @@ def test_user_typed_text_only_ever_travels_base64_encoded(reason, display_name):
     decoded = "".join(base64.b64decode(b).decode() for b in blobs)
     assert all(t in decoded for t in (reason, display_name) if t)
     assert subprocess.run(["bash", "-n"], input=text, text=True, check=False).returncode == 0
+
+
+# ----------------------------------------------------------------------- session users
+# What AL2023 and SSM Agent put beside the script's file: cloud-init's rule for ec2-user, and
+# the agent's for ssm-user (amazon-ssm-agent, agent/session/utility/utility_unix.go: written
+# only when the agent itself creates ssm-user, i.e. a session started before the script ran).
+CLOUD_INIT_RULE = ("90-cloud-init-users", "ec2-user ALL=(ALL) NOPASSWD:ALL\n")
+AGENT_RULE = ("ssm-agent-users", "# User rules for ssm-user\nssm-user ALL=(ALL) NOPASSWD:ALL\n")
+SESSION_USERS = (SESSION_USER, "ssm-user", "ec2-user")
+
+
+def passwordless_sudo(root: Path, user: str) -> bool:
+    """Whether sudo lets ``user`` run anything without a password, by sudoers' own rules as
+    sudoers(5) gives them: ``@includedir /etc/sudoers.d`` reads its files in name order,
+    skipping names that contain a dot or end in ``~``, and the last rule matching the user
+    wins. Only the forms the bastion's files use (``User_Alias``, ``ALL``, ``!ALL``,
+    ``NOPASSWD:``); the main /etc/sudoers grants session users nothing without a password."""
+    aliases: dict[str, set[str]] = {}
+    decision = False
+    for file in sorted((root / "etc/sudoers.d").iterdir()):
+        if "." in file.name or file.name.endswith("~"):
+            continue
+        for line in (raw.strip() for raw in file.read_text().splitlines()):
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("User_Alias "):
+                name, members = line.removeprefix("User_Alias ").split("=", 1)
+                aliases[name.strip()] = {m.strip() for m in members.split(",")}
+                continue
+            who, rest = line.split(None, 1)
+            users = set().union(*({u} | aliases.get(u, set()) for u in who.split(",")))
+            if user in users:
+                decision = rest.endswith("NOPASSWD:ALL")
+    return decision
+
+
+def with_distribution_rules(root: Path, *rules: tuple[str, str]) -> None:
+    for name, text in rules:
+        (root / "etc/sudoers.d" / name).write_text(text)
+
+
+def test_sessions_run_as_a_user_without_sudo_so_the_dead_man_switch_stays_on(tmp_path):
+    # Given the default deployment (session_sudo off), booting before any session
+    root, calls = boot(tmp_path, SPEC)
+    # Then the session user and ssm-user exist before any session, in no admin group
+    added = [c for c in calls if c.startswith("useradd")]
+    assert added == [f"useradd -m -U -s /bin/bash {u}" for u in (SESSION_USER, "ssm-user")]
+    assert not [c for c in added if "-G" in c or "wheel" in c]
+    # So SSM Agent, which finds ssm-user there, writes no sudo rule of its own; and cloud-init's
+    # rule for ec2-user comes before the script's file, which sudo reads last
+    with_distribution_rules(root, CLOUD_INIT_RULE)
+    assert sorted([SUDOERS_FILE, AGENT_RULE[0], CLOUD_INIT_RULE[0]])[-1] == SUDOERS_FILE
+    assert "." not in SUDOERS_FILE  # sudo skips names with a dot
+    # So no account a session can run as (Run As, ssm-user, an SSMSessionRunAs of ec2-user)
+    # may `sudo systemctl disable --now bastion-deadman.timer`
+    assert [u for u in SESSION_USERS if passwordless_sudo(root, u)] == []
+    assert (root / "etc/systemd/system/bastion-deadman.timer").is_file()
+    assert f"visudo -cqf {root}/etc/sudoers.d/{SUDOERS_FILE}" in calls
+    # And the MOTD says so
+    assert "sudo     : none (session_sudo off)" in (root / "etc/motd.d/30-bastion").read_text()
+    # Control: without the script's file, ec2-user keeps cloud-init's passwordless sudo
+    (root / "etc/sudoers.d" / SUDOERS_FILE).unlink()
+    assert passwordless_sudo(root, "ec2-user")
+
+
+def test_a_session_that_beat_the_boot_script_loses_the_agents_sudo(tmp_path):
+    # Given a session started before the script ran: the agent created ssm-user with sudo
+    root, calls = boot(tmp_path, SPEC, EXISTING_USERS="ssm-user")
+    with_distribution_rules(root, CLOUD_INIT_RULE, AGENT_RULE)
+    # Then the script leaves the account alone but the agent's rule no longer applies
+    assert [c for c in calls if c.startswith("useradd")] == [
+        f"useradd -m -U -s /bin/bash {SESSION_USER}"
+    ]
+    assert not passwordless_sudo(root, "ssm-user")
+    # Control: the agent's rule alone would have made that session root
+    (root / "etc/sudoers.d" / SUDOERS_FILE).unlink()
+    assert passwordless_sudo(root, "ssm-user")
+
+
+def test_session_sudo_is_the_deployments_explicit_opt_in(tmp_path):
+    # Given a deployment that opted in (session_sudo = true)
+    root, calls = boot(tmp_path, replace(SPEC, session_sudo=True))
+    with_distribution_rules(root, CLOUD_INIT_RULE)
+    # Then the session user may become root, and the MOTD says the deployment chose it
+    assert passwordless_sudo(root, SESSION_USER)
+    assert [c for c in calls if c.startswith("useradd")] == [
+        f"useradd -m -U -s /bin/bash {SESSION_USER}"
+    ]
+    assert (
+        "sudo     : yes (this deployment opted in)" in (root / "etc/motd.d/30-bastion").read_text()
+    )
