@@ -617,7 +617,7 @@ variable "boot_profiles" {
 
 variable "boot_script" {
   type        = string
-  description = "The operator's own shell script, run as root at boot after the built-in profiles (BOOT_SCRIPT, passed base64-encoded). At most 2048 characters (2048 bytes of UTF-8), so the functions' environment stays under Lambda's 4 KB. null: none."
+  description = "The operator's own shell script, run as root at boot after the built-in profiles (BOOT_SCRIPT, passed base64-encoded). It travels in the bastion's user data, which every session user can read from instance metadata (and anyone allowed ec2:DescribeInstanceAttribute), as well as in both functions' environment: never put a secret in it; fetch secrets at boot with the instance role instead. At most 2048 characters (2048 bytes of UTF-8), so the functions' environment stays under Lambda's 4 KB. null: none."
   default     = null
   nullable    = true
 
