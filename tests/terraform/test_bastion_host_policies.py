@@ -5,8 +5,9 @@ sweep's way to a de-tagged one, the launch conditions).
 A session user holds the instance role's credentials (instance metadata serves them to
 every local user, root or not, and ``session_sudo`` makes them root). These tests evaluate
 what those credentials may do, from where, with the evaluator of ``test_iam_coverage`` over
-the policies moto holds after the session's apply (``deployed``). Calls the code does not make yet (snapshots by the auto-terminator, the
-sweep's terminate of a de-tagged bastion) are evaluated with the call shapes the code uses.
+the policies moto holds after the session's apply (``deployed``). Calls the code does not
+make yet (snapshots by the auto-terminator, the sweep's terminate of a de-tagged bastion) are
+evaluated with the call shapes the code uses.
 Every refusal that the tests rely on has a control: the same request allowed where it
 should be, or allowed by a weakened policy.
 """
