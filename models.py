@@ -126,6 +126,12 @@ class Status(_Targeted):
 
 class Extend(_Targeted):
     action: Literal["extend"]
+    # Past what an approval granted, in a protected environment: at once, by at most
+    # BREAK_GLASS_HOURS, announced loudly; needs a reason (else it asks the approvers).
+    break_glass: bool = False
+    reason: Annotated[str, Field(max_length=256)] | None = None
+
+    _printable_text = field_validator("reason")(_printable)
 
 
 class Destroy(_Targeted):

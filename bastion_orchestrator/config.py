@@ -48,7 +48,34 @@ def _subnets(value: Any) -> Any:  # also any other ordered comma-separated list
     return value
 
 
+def _principal_map(value: Any) -> Any:
+    """``APPROVER_IAM_PRINCIPALS``: a JSON object, Slack id -> the IAM principals they sign as."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError as e:
+            raise ValueError(
+                'a JSON object such as {"U0APPROVER1": ["arn:aws:iam::123456789012:user/ann"]}'
+            ) from e
+    return value
+
+
 CsvSet = Annotated[frozenset[str], BeforeValidator(_csv)]
+# Whom an approver signs as on the IAM door: an IAM user, a role (every session of it), or one
+# assumed-role session.
+_SIGNS_AS = (
+    r"^arn:aws[a-z-]*:(iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+"
+    r"|sts::[0-9]{12}:assumed-role/[A-Za-z0-9_+=,.@-]+/[A-Za-z0-9_+=,.@-]+)$"
+)
+PrincipalMap = Annotated[
+    dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]+$", max_length=64)],
+        frozenset[Annotated[str, Field(pattern=_SIGNS_AS, max_length=2048)]],
+    ],
+    BeforeValidator(_principal_map),
+]
 SubnetList = Annotated[
     tuple[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")], ...],
     BeforeValidator(_subnets),
@@ -114,6 +141,7 @@ class Settings(BaseModel):
         None, alias="APPROVAL_CHANNEL", pattern=r"^[#A-Za-z0-9_.-]{1,80}$"
     )
     approval_timeout_minutes: int = Field(30, alias="APPROVAL_TIMEOUT_MINUTES", ge=1, le=1440)
+    approver_iam_principals: PrincipalMap = Field({}, alias="APPROVER_IAM_PRINCIPALS")
     break_glass_hours: float = Field(1, alias="BREAK_GLASS_HOURS", gt=0, le=24)
     snapshot_on_terminate: bool = Field(False, alias="SNAPSHOT_ON_TERMINATE")
     snapshot_retention_days: int = Field(30, alias="SNAPSHOT_RETENTION_DAYS", ge=1, le=3650)

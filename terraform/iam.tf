@@ -47,7 +47,6 @@ locals {
 
   # Tags the orchestrator and auto-terminator may never rewrite on an existing bastion.
   scope_tag_keys = keys(local.scope_tags)
-
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -240,13 +239,14 @@ data "aws_iam_policy_document" "lambda_common" {
 ###############################################################################
 
 # After launch each function may write only its own tags on this deployment's bastions: the
-# orchestrator ExpiresAt and ExtendedByRequest (extend, and the request that did it), the
-# auto-terminator WarnedFor (warning sent). Ownership, creation time and scope tags can never
+# orchestrator ExpiresAt and ExtendedByRequest (extend, and the request that did it), plus
+# GrantedUntil, ExtensionApprovedBy and BreakGlass (an extension granted by an approver or a
+# new break-glass, in a protected environment), the auto-terminator WarnedFor (warning sent). Ownership, creation time and scope tags can never
 # be rewritten by either.
 data "aws_iam_policy_document" "retag" {
   for_each = {
-    orchestrator   = { sid = "ExpiresAt", keys = ["ExpiresAt", "ExtendedByRequest"] }
-    auto_terminate = { sid = "WarnedFor", keys = ["WarnedFor"] }
+    orchestrator   = { sid = "ExpiresAt", keys = ["ExpiresAt", "ExtendedByRequest", "GrantedUntil", "ExtensionApprovedBy", "BreakGlass"] }
+    auto_terminate = { sid = "WarnedFor", keys = ["WarnedFor", "ReadyNotified"] }
   }
 
   statement {
@@ -279,9 +279,13 @@ data "aws_iam_policy_document" "orchestrator" {
 
 
   statement {
-    sid       = "OwnLogGroupOnly"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.orchestrator.arn}:*"]
+    sid     = "OwnLogGroupOnly"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # The Slack function runs with this role too, into its own log group.
+    resources = [
+      "${aws_cloudwatch_log_group.orchestrator.arn}:*",
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.slack_log_group}:*",
+    ]
   }
 
   # RunInstances is authorised per resource it touches; one statement per resource type.
@@ -478,11 +482,17 @@ data "aws_iam_policy_document" "orchestrator" {
   }
 
   # The Slack door invokes context.invoked_function_arn, which carries `:<alias>` (or
-  # `:<version>`) when the function was invoked through one.
+  # `:<version>`) when the function was invoked through one: the Slack function's own, or
+  # the orchestrator's (create_function_url = false leaves no Slack function).
   statement {
-    sid       = "AsynchronousSelfInvocationForSlowSlackWork"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [local.orchestrator_arn, "${local.orchestrator_arn}:*"]
+    sid     = "AsynchronousSelfInvocationForSlowSlackWork"
+    actions = ["lambda:InvokeFunction"]
+    resources = [
+      local.orchestrator_arn,
+      "${local.orchestrator_arn}:*",
+      local.slack_function_arn,
+      "${local.slack_function_arn}:*",
+    ]
   }
 
   # "Why isn't my bastion ready?": read-only checks made only when one is slow to come online
@@ -576,6 +586,21 @@ data "aws_iam_policy_document" "auto_terminate" {
     sid       = "SessionActivityHasNoResourceScope"
     actions   = ["ssm:DescribeSessions"]
     resources = ["*"] # Idle reaping (IDLE_MINUTES): active sessions, and a bastion's history.
+  }
+
+  # The readiness checks of a bastion launched from Slack (`ready` events, from one-shot
+  # schedules the orchestrator puts): one look at its agent, and at the last check the
+  # read-only diagnosis of why it is not online. The schedules are put up front, so this
+  # role writes no schedule and passes no role. No resource scope exists for these.
+  statement {
+    sid = "ReadinessCheckAndDiagnosisHaveNoResourceScope"
+    actions = [
+      "ssm:DescribeInstanceInformation",
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeVpcEndpoints",
+      "ec2:DescribeNatGateways",
+    ]
+    resources = ["*"]
   }
 
   # Releasing the requester's launch slot when a bastion is terminated.

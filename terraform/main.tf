@@ -30,12 +30,18 @@ locals {
   orchestrator_function_name   = "${local.name}-orchestrator"
   iam_door_alias               = "iam"
   auto_terminate_function_name = "${local.name}-auto-terminate"
+  # The public Slack Function URL runs on a function of its own: reserved concurrency is per
+  # function, so a flood of Slack requests can exhaust only this pool, never the IAM door's,
+  # direct invokes' (the orchestrator) or the auto-terminator's.
+  slack_function_name = "${local.name}-slack"
 
   # Computed rather than read from the resources: the auto-terminator's own environment
   # carries its ARN, and the orchestrator's policy lets it invoke itself (no cycles).
   lambda_arn_prefix        = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function"
   orchestrator_arn         = "${local.lambda_arn_prefix}:${local.orchestrator_function_name}"
   auto_terminate_arn       = "${local.lambda_arn_prefix}:${local.auto_terminate_function_name}"
+  slack_function_arn       = "${local.lambda_arn_prefix}:${local.slack_function_name}"
+  slack_log_group          = "/aws/lambda/${local.slack_function_name}"
   schedule_group_name      = local.name
   sweep_schedule_name      = "${local.name}-sweep"
   session_document_name    = "${local.name}-bastion-session"
@@ -97,6 +103,7 @@ locals {
       APPROVER_USER_IDS        = join(",", var.approver_user_ids)
       APPROVAL_CHANNEL         = var.approval_channel
       APPROVAL_TIMEOUT_MINUTES = tostring(var.approval_timeout_minutes)
+      APPROVER_IAM_PRINCIPALS  = jsonencode(var.approver_iam_principals)
     } : {},
     { BREAK_GLASS_HOURS = tostring(var.break_glass_hours) },
     # The logged documents named in connection_instructions (and the only ones
@@ -148,6 +155,7 @@ data "aws_iam_policy_document" "kms" {
       values = [
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.orchestrator_log_group}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.auto_terminate_log_group}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.slack_log_group}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.session_log_group}",
       ]
     }
@@ -173,6 +181,15 @@ resource "aws_kms_alias" "this" {
 
 resource "aws_cloudwatch_log_group" "orchestrator" {
   name              = local.orchestrator_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "slack" {
+  count = var.create_function_url ? 1 : 0
+
+  name              = local.slack_log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
   tags              = local.tags
@@ -301,6 +318,54 @@ resource "aws_lambda_function" "orchestrator" {
   ]
 }
 
+# The Slack door: the same package, handler, role and configuration as the orchestrator, on a
+# function of its own so that its reserved concurrency is a pool of its own (see
+# local.slack_function_name). Its slow verbs continue in asynchronous invocations of itself.
+resource "aws_lambda_function" "slack" {
+  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it answers Slack and calls AWS APIs only; bastions are reached through SSM, never from the function.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
+  count = var.create_function_url ? 1 : 0
+
+  function_name                  = local.slack_function_name
+  description                    = "${local.name}: the Slack door of the bastion orchestrator (its own concurrency)"
+  role                           = aws_iam_role.orchestrator.arn
+  handler                        = "handler.lambda_handler"
+  runtime                        = var.lambda_runtime
+  architectures                  = ["arm64"]
+  filename                       = var.package_path
+  source_code_hash               = filebase64sha256(var.package_path)
+  memory_size                    = var.orchestrator_memory_size
+  timeout                        = var.orchestrator_timeout
+  reserved_concurrent_executions = var.slack_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  environment {
+    variables = merge(local.contract_environment, {
+      POWERTOOLS_SERVICE_NAME = "bastion-orchestrator-slack"
+    })
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.lambda_dlq.arn
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.slack[0].name
+  }
+
+  tags = local.tags
+
+  depends_on = [
+    aws_cloudwatch_log_group.slack,
+    aws_iam_role_policy.orchestrator,
+  ]
+}
+
 resource "aws_lambda_function" "auto_terminate" {
   #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it calls AWS APIs and Slack only.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
@@ -366,6 +431,14 @@ resource "aws_lambda_function_event_invoke_config" "orchestrator_iam_door" {
   maximum_event_age_in_seconds = 900
 }
 
+resource "aws_lambda_function_event_invoke_config" "slack" {
+  count = var.create_function_url ? 1 : 0
+
+  function_name                = aws_lambda_function.slack[0].function_name
+  maximum_retry_attempts       = var.async_max_retry_attempts
+  maximum_event_age_in_seconds = 900
+}
+
 resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
   function_name                = aws_lambda_function.auto_terminate.function_name
   maximum_retry_attempts       = var.async_max_retry_attempts
@@ -377,11 +450,12 @@ resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
 ###############################################################################
 
 # Slack cannot sign requests with SigV4, so the URL is public (authorization NONE); the Slack
-# v0 signature check on the raw body, made in the code before anything else, is the gate.
+# v0 signature check on the raw body, made in the code before anything else, is the gate. It
+# is the Slack function's, not the orchestrator's: whatever arrives here runs in that pool.
 resource "aws_lambda_function_url" "slack" {
   count = var.create_function_url ? 1 : 0
 
-  function_name      = aws_lambda_function.orchestrator.function_name
+  function_name      = aws_lambda_function.slack[0].function_name
   authorization_type = "NONE" #checkov:skip=CKV_AWS_258:Slack cannot sign with SigV4; the Slack v0 HMAC signature is verified in code before anything else.
   invoke_mode        = "BUFFERED"
 }
@@ -392,7 +466,7 @@ resource "aws_lambda_permission" "slack_function_url" {
 
   statement_id           = "AllowSlackThroughFunctionUrl"
   action                 = "lambda:InvokeFunctionUrl"
-  function_name          = aws_lambda_function.orchestrator.function_name
+  function_name          = aws_lambda_function.slack[0].function_name
   principal              = "*"
   function_url_auth_type = "NONE"
 }
@@ -401,9 +475,9 @@ resource "aws_lambda_permission" "slack_function_url" {
 # IAM door: SigV4-signed requests from developers' terminals (the bastion CLI)
 ###############################################################################
 
-# A function has one Function URL per qualifier, and the unqualified one is Slack's (auth
-# NONE). The IAM door gets its own qualifier: an alias on $LATEST, so both doors always run
-# the same code and configuration (one apply updates both; no published versions pile up).
+# The IAM door is an alias on $LATEST of the orchestrator (its own qualifier, so its event
+# invoke config and permission name it), so it always runs the code and configuration of the
+# last apply (no published versions pile up). The Slack URL is on another function.
 resource "aws_lambda_alias" "iam_door" {
   count = var.create_iam_door ? 1 : 0
 
@@ -423,10 +497,6 @@ resource "aws_lambda_function_url" "iam_door" {
   qualifier          = aws_lambda_alias.iam_door[0].name
   authorization_type = "AWS_IAM"
   invoke_mode        = "BUFFERED"
-
-  # moto keeps one URL per function whatever the qualifier: created after the Slack URL, the
-  # two never race there. AWS keeps one per qualifier either way.
-  depends_on = [aws_lambda_function_url.slack]
 }
 
 # For IAM-authenticated callers of this account only (never "*", never auth NONE): grants

@@ -106,13 +106,25 @@ variable "orchestrator_timeout" {
 
 variable "orchestrator_reserved_concurrency" {
   type        = number
-  description = "Reserved concurrency of the orchestrator: caps what the public Slack Function URL can cost and protects the account's other functions. null leaves it unreserved (needed in accounts whose concurrency quota is still the initial 10)."
+  description = "Reserved concurrency of the orchestrator: the IAM door (the bastion CLI) and direct invokes. The public Slack Function URL runs on its own function (slack_reserved_concurrency), so no Slack flood reaches this pool. null leaves it unreserved (needed in accounts whose concurrency quota is still the initial 10)."
   default     = 10
   nullable    = true
 
   validation {
     condition     = var.orchestrator_reserved_concurrency == null || try(var.orchestrator_reserved_concurrency >= 2, false)
     error_message = "orchestrator_reserved_concurrency must be null or at least 2 (a Slack request and its asynchronous self-invocation run at once)."
+  }
+}
+
+variable "slack_reserved_concurrency" {
+  type        = number
+  description = "Reserved concurrency of the Slack function, which serves the public Slack Function URL (auth NONE) and its asynchronous continuations: caps what a flood on that URL can cost, and is a pool of its own, so it never starves the IAM door, direct invokes or the auto-terminator. A Slack create holds one acknowledgement and one continuation of about a second each. null leaves it unreserved."
+  default     = 10
+  nullable    = true
+
+  validation {
+    condition     = var.slack_reserved_concurrency == null || try(var.slack_reserved_concurrency >= 2, false)
+    error_message = "slack_reserved_concurrency must be null or at least 2 (a Slack request and its asynchronous self-invocation run at once)."
   }
 }
 
@@ -634,7 +646,6 @@ variable "session_sudo" {
   nullable    = false
 }
 
-
 variable "snapshot_on_terminate" {
   type        = bool
   description = "Snapshot a bastion's root volume before any termination (SNAPSHOT_ON_TERMINATE), tagged with owner, reason and cause; the sweep deletes them after snapshot_retention_days. Both functions may then create snapshots of this deployment's volumes only, tagged as this deployment's at creation, and delete only those."
@@ -713,6 +724,21 @@ variable "approver_user_ids" {
   validation {
     condition     = alltrue([for id in var.approver_user_ids : can(regex("^[A-Za-z0-9_.@-]{1,64}$", id))])
     error_message = "approver_user_ids must be Slack user ids (1-64 letters, digits or _.@-)."
+  }
+}
+
+variable "approver_iam_principals" {
+  type        = map(list(string))
+  description = "For requests made through the IAM door: each approver's Slack id -> the IAM principals that person signs as (IAM user ARNs, role ARNs meaning every session of the role, or assumed-role session ARNs); [] for an approver who signs as none (APPROVER_IAM_PRINCIPALS). An approver without an entry cannot approve IAM-door requests: the orchestrator cannot tell they are not the requester, so it refuses."
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = alltrue(flatten([for id, arns in var.approver_iam_principals : concat(
+      [can(regex("^[A-Za-z0-9_.@-]{1,64}$", id))],
+      [for arn in arns : can(regex("^arn:aws[a-z-]*:(iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+|sts::[0-9]{12}:assumed-role/[A-Za-z0-9_+=,.@-]+/[A-Za-z0-9_+=,.@-]+)$", arn))]
+    )]))
+    error_message = "approver_iam_principals maps Slack user ids to IAM user, role or assumed-role session ARNs."
   }
 }
 

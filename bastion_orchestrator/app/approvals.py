@@ -19,17 +19,20 @@ them. A compromised workspace is out of scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bastion_orchestrator.app.policy import arn_is_listed
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.actor import Actor, Owner
 from bastion_orchestrator.domain.approval import Approval, Status
+from bastion_orchestrator.domain.bastion import Bastion, Tag
 from bastion_orchestrator.domain.ports import Notice, Notifier
 from bastion_orchestrator.errors import Forbidden, NotFound
 from bastion_orchestrator.observability import audit, count, logger
+from bastion_orchestrator.slack.mrkdwn import escape, mention
 from models import Create
 
 
@@ -77,13 +80,13 @@ class Approvals:
     environment: str
     timeout: timedelta
     clock: Clock
+    # APPROVER_IAM_PRINCIPALS: Slack approver id -> the IAM principals that person signs as.
+    identities: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def request(self, request: Create, owner: Owner, actor: Actor, hours: float) -> dict[str, Any]:
-        import secrets  # only approval requests need it, not every cold start
-
         now = self.clock()
         asked = Approval(
-            id="apr-" + secrets.token_hex(12),  # unguessable: a button press needs it
+            id=_new_id(),
             status="pending",
             environment=self.environment,
             requester_id=owner.user_id,
@@ -98,31 +101,73 @@ class Approvals:
             created_at=now,
             expires_at=now + self.timeout,
         )
+        return self._open(asked, actor, reason=request.reason)
+
+    def request_extension(
+        self, bastion: Bastion, until: datetime, by: timedelta, actor: Actor
+    ) -> dict[str, Any]:
+        """An extend past what was granted: the approvers see "extend by N h", and nothing
+        changes until one of them approves it."""
+        now = self.clock()
+        owner = Owner(
+            user_id=bastion.user_id or "",
+            username=bastion.username or "",
+            display_name=bastion.display_name,
+            email=bastion.tags.get(Tag.EMAIL),
+            arn=bastion.tags.get(Tag.ARN),
+        )
+        asked = Approval(
+            id=_new_id(),
+            status="pending",
+            environment=self.environment,
+            requester_id=owner.user_id,
+            requester_label=_label(actor, owner),
+            requester_email=owner.email,
+            door=bastion_door(bastion, actor),
+            request={"instance_id": bastion.instance_id, "until": iso(until)}
+            | ({"reason": bastion.reason} if bastion.reason else {}),
+            owner=asdict(owner),
+            hours=by.total_seconds() / 3600,
+            created_at=now,
+            expires_at=now + self.timeout,
+            instance_id=bastion.instance_id,
+            kind="extend",
+        )
+        return self._open(asked, actor, reason=bastion.reason)
+
+    def _open(self, asked: Approval, actor: Actor, *, reason: str | None) -> dict[str, Any]:
+        """Store and post a new request (or answer the open one it repeats)."""
         approval = self.store().add(asked)
+        what = "extend" if asked.kind == "extend" else "create"
         if approval.id == asked.id:
             self._post(approval)
             audit(
                 "approval requested",
                 actor=actor.label,
-                action="create",
-                instance_id=None,
+                action=what,
+                instance_id=asked.instance_id,
                 door=actor.door,
                 approval_id=approval.id,
                 environment=self.environment,
-                hours=hours,
-                reason=request.reason,
+                hours=asked.hours,
+                reason=reason,
             )
             count("ApprovalsRequested")
             self._tell(approval, "pending", f"waits for {self._names()}")
+        asked_for = (
+            f"extending {asked.instance_id} by {asked.hours:g} h"
+            if asked.kind == "extend"
+            else "your request"
+        )
         return {
             "success": True,
             "pending_approval": True,
             "approval_id": approval.id,
             "expires_at": iso(approval.expires_at),
             "message": (
-                f"Approval needed in {self.environment}: your request {approval.id} was posted "
-                f"for {self._names()} and waits until {iso(approval.expires_at)}. Nothing is "
-                "launched until an approver who is not you approves it."
+                f"Approval needed in {self.environment}: {asked_for} ({approval.id}) was posted "
+                f"for {self._names()} and waits until {iso(approval.expires_at)}. Nothing "
+                "changes until an approver who is not you approves it."
             ),
         }
 
@@ -136,6 +181,7 @@ class Approvals:
         if approval is None:
             raise NotFound(f"No approval request {approval_id} in {self.environment}.")
         who = approver.user_id or approver.label  # an approver: the policy checked that
+        self._ensure_other_person(approver, approval)
         if _same_person(approver, approval):
             audit(
                 "self-approval refused",
@@ -172,9 +218,45 @@ class Approvals:
         count("ApprovalsGranted" if approve else "ApprovalsDenied")
         if not approve:
             self._settled(
-                result, "denied", f"denied by <@{who}>" + (f": {reason}" if reason else "")
+                result,
+                "denied",
+                f"denied by {mention(who)}" + (f": {escape(reason)}" if reason else ""),
             )
         return result, True
+
+    def _ensure_other_person(self, approver: Actor, approval: Approval) -> None:
+        """An IAM request names its requester by ARN, the approver by Slack id: only the
+        mapping tells they are not one person. Without it, refuse (fail closed)."""
+        requester_arn = approval.owner.get("arn") if approval.door == "iam" else None
+        if not requester_arn:
+            return
+        principals = self.identities.get(approver.user_id or "")
+        if principals is None:
+            count("SelfApprovalsRefused")
+            raise Forbidden(
+                f"Cannot tell that you are not {requester_arn}, who asked through the IAM door: "
+                f"APPROVER_IAM_PRINCIPALS has no entry for {approver.user_id}. Ask a platform "
+                "admin to map your Slack id to the IAM principals you sign as (module variable "
+                'approver_iam_principals, e.g. {"U0APPROVER1": ["arn:aws:iam::123456789012:'
+                'role/Developer"]}, or [] if you sign as none); another mapped approver may '
+                "approve meanwhile.",
+                approval_id=approval.id,
+            )
+        if signs_as(str(requester_arn), principals):
+            audit(
+                "self-approval refused",
+                actor=approver.label,
+                action="approve",
+                instance_id=None,
+                door=approver.door,
+                approval_id=approval.id,
+            )
+            count("SelfApprovalsRefused")
+            raise Forbidden(
+                f"Nobody approves their own request: {requester_arn} is one of the principals "
+                f"you sign as (APPROVER_IAM_PRINCIPALS). Ask another approver ({self._names()}).",
+                approval_id=approval.id,
+            )
 
     def launched(self, approval: Approval, instance_id: str) -> None:
         """The approved bastion exists: show it in the approval message."""
@@ -280,6 +362,18 @@ class Approvals:
         return ", ".join(f"<@{a}>" for a in sorted(self.approvers)) or "the approvers"
 
 
+def _new_id() -> str:
+    import secrets  # only approval requests need it, not every cold start
+
+    return "apr-" + secrets.token_hex(12)  # unguessable: a button press needs it
+
+
+def bastion_door(bastion: Bastion, actor: Actor) -> str:
+    """The door a bastion's owner is known by: IAM when its owner is an IAM principal (so the
+    approver must be told apart from it), else the door that asks."""
+    return "iam" if bastion.tags.get(Tag.ARN) else actor.door
+
+
 def _label(actor: Actor, owner: Owner) -> str:
     return actor.arn if actor.door == "iam" and actor.arn else f"<@{owner.user_id}>"
 
@@ -289,10 +383,16 @@ def _email(text: str | None) -> str | None:
 
 
 def _same_person(approver: Actor, approval: Approval) -> bool:
-    """The approver is the requester: the same Slack id, or (for an IAM request) the same
-    e-mail address as the IAM session name."""
+    """The approver is the requester: the same Slack id, the same e-mail address as the IAM
+    session name, or (for an IAM request) one of the principals the approver signs as."""
     if approver.user_id == approval.requester_id:
         return True
     emails = {e.lower() for e in (approver.email,) if e}
     requester = approval.requester_email or approval.requester_id.rpartition(":")[2]
     return bool(emails) and requester.lower() in emails
+
+
+def signs_as(caller_arn: str, principals: frozenset[str]) -> bool:
+    """Is this IAM caller one of ``principals`` (as admins are matched)? Case-blind: a near
+    miss counts as the same person, so it refuses rather than lets through."""
+    return arn_is_listed(caller_arn.lower(), frozenset(p.lower() for p in principals))

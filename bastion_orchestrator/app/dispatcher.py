@@ -22,7 +22,7 @@ from bastion_orchestrator.app.policy import (
     RequestApproval,
     Verdict,
 )
-from bastion_orchestrator.clock import iso
+from bastion_orchestrator.clock import iso, parse_iso
 from bastion_orchestrator.domain.actor import Actor, Owner
 from bastion_orchestrator.errors import (
     BastionError,
@@ -38,6 +38,7 @@ from models import FIELD_HINTS, Create, Destroy, Extend, IamCreate, ListBastions
 if TYPE_CHECKING:  # built by the wiring, on first use: the policy alone needs neither
     from bastion_orchestrator.app.approvals import Approvals
     from bastion_orchestrator.app.orchestrator import Orchestrator
+    from bastion_orchestrator.domain.approval import Approval
 
 # Refusals a user caused are warnings; the rest (configuration, capacity, AWS) are errors.
 USER_CAUSED: Final = (InvalidRequest, NotFound, Forbidden, LimitExceeded)
@@ -135,9 +136,29 @@ class Dispatcher:
             case Act(verb="status"):
                 return service.status(decision)
             case Act(verb="extend"):
-                return service.extend(decision, actor=actor.label, request_id=request_id)
+                return self._extend(decision, actor, service, request_id)
             case Act():
                 return service.destroy(decision, actor=actor.label)
+
+    def _extend(
+        self, act: Act, actor: Actor, service: Orchestrator, request_id: str
+    ) -> dict[str, Any]:
+        """Within what was granted: extended. Past it, in a protected environment: a request
+        to the approvers. A new break-glass: extended at once, and announced loudly."""
+        from bastion_orchestrator.app.orchestrator import BeyondGrant
+
+        try:
+            result = service.extend(act, actor=actor.label, request_id=request_id)
+        except BeyondGrant as beyond:
+            return self.approvals().request_extension(
+                beyond.bastion, beyond.until, beyond.by, actor
+            )
+        if result.get("break_glass") and not result.get("already_extended"):
+            who = Owner(actor.user_id or "operator", actor.username or "", arn=actor.arn)
+            hours = float(result.get("extended_hours", 0.0))
+            reason = act.break_glass_reason or ""
+            self.approvals().announce_break_glass(who, actor, result, hours, reason)
+        return result
 
     def _verdict(self, verdict: Verdict, actor: Actor, service: Orchestrator) -> dict[str, Any]:
         approvals = self.approvals()
@@ -160,6 +181,8 @@ class Dispatcher:
             return LimitExceeded(message + " Nothing was launched.", **answer).to_response()
         if not verdict.approve:
             return {"success": True, **answer, "message": f"Request {approval.id} denied."}
+        if approval.kind == "extend":
+            return {**self._approved_extension(approval, service), **answer}
         # What was asked for, exactly: the payload validated again, the owner as stored.
         request = IamCreate.model_validate(approval.request)
         result = service.create(
@@ -171,3 +194,18 @@ class Dispatcher:
         if result.get("success"):
             approvals.launched(approval, result["instance_id"])
         return {**result, **answer}
+
+    def _approved_extension(self, approval: Approval, service: Orchestrator) -> dict[str, Any]:
+        """Extend once, to what the approvers saw (``until``), however often it is pressed."""
+        until = parse_iso(approval.request.get("until"))
+        if until is None or approval.instance_id is None:
+            raise InvalidRequest(f"Request {approval.id} names no extension.")
+        result = service.extend_approved(
+            approval.instance_id,
+            until,
+            approved_by=approval.decided_by or "",
+            request_id=approval.id,
+        )
+        if result.get("success"):
+            self.approvals().launched(approval, approval.instance_id)
+        return result

@@ -23,10 +23,12 @@ from bastion_orchestrator.domain.bastion import (
     GONE_STATES,
     MANAGED_BY,
     Bastion,
+    Extension,
     Lifetime,
     Tag,
     ensure_may_act,
     extended_expiry,
+    granted_until,
     initial_expiry,
 )
 from bastion_orchestrator.domain.boot import BootSpec, user_data
@@ -57,6 +59,14 @@ WARNING_FLOOR = timedelta(minutes=1)
 PENDING_LEASE = timedelta(minutes=5)
 # A concurrent create polls this long for the other request's instance before giving up.
 IN_FLIGHT_POLL = (0.5, 1.0, 1.5)
+
+
+class BeyondGrant(Exception):
+    """An extend past what was granted, in a protected environment: a request to approve."""
+
+    def __init__(self, bastion: Bastion, until: datetime, by: timedelta) -> None:
+        super().__init__(bastion.instance_id)
+        self.bastion, self.until, self.by = bastion, until, by
 
 
 def warning_time(expires_at: datetime, rules: Lifetime, now: datetime) -> datetime:
@@ -124,6 +134,8 @@ class Orchestrator:
             tags[Tag.APPROVED_BY] = approved_by
         if break_glass:
             tags[Tag.BREAK_GLASS] = "true"
+        if break_glass or s.approval_required:
+            tags[Tag.GRANTED_UNTIL] = iso(expires)
         script = self._boot(req, owner, profile, now, expires)
         token = client_token(s.project_name, s.environment, user_id, request_id)
         slot, concurrent = self._claim(user_id, token, now)
@@ -392,27 +404,94 @@ class Orchestrator:
         return view
 
     def extend(self, act: Act, *, actor: str, request_id: str) -> dict[str, Any]:
-        bastion = self._target(act)
+        """Push the expiry out by EXTEND_HOURS. In a protected environment, past what was
+        granted it raises ``BeyondGrant`` instead: the dispatcher asks the approvers."""
+        bastion = self._extendable(self._target(act))
+        now = self.clock()
+        if bastion.tags.get(Tag.EXTENDED_BY_REQUEST) == request_id:
+            return self._already_extended(bastion, now)
+        extension = extended_expiry(bastion, self.rules, now)
+        if act.break_glass_reason is not None:
+            return self._break_glass_extend(bastion, act.break_glass_reason, actor, request_id)
+        if self._beyond_grant(bastion, extension.expires_at, approver=act.grants):
+            raise BeyondGrant(bastion, extension.expires_at, self.rules.extension)
+        grant = {Tag.GRANTED_UNTIL: iso(extension.expires_at)} if self._protected(bastion) else {}
+        return self._extended(bastion, extension, grant, actor=actor, request_id=request_id)
+
+    def extend_approved(
+        self, instance_id: str, until: datetime, *, approved_by: str, request_id: str
+    ) -> dict[str, Any]:
+        """An approver granted this extension: extend once, to ``until`` (within the cap)."""
+        bastion = self.instances.get(instance_id)
+        if bastion is None:
+            raise NotFound(f"Bastion {instance_id} is gone; the approved extension lapsed.")
+        bastion = self._extendable(bastion)
+        now = self.clock()
+        if bastion.tags.get(Tag.EXTENDED_BY_REQUEST) == request_id:
+            return self._already_extended(bastion, now)
+        # Refused if it expired meanwhile (terminating) or already sits at its cap.
+        extended_expiry(bastion, replace(self.rules, extension=timedelta(0)), now)
+        cap = bastion.cap(self.rules).replace(microsecond=0)
+        extension = Extension(min(until, cap), capped=until > cap)
+        granted = {Tag.GRANTED_UNTIL: iso(extension.expires_at)}
+        granted[Tag.EXTENSION_APPROVED_BY] = approved_by
+        return self._extended(bastion, extension, granted, actor=approved_by, request_id=request_id)
+
+    def _break_glass_extend(
+        self, bastion: Bastion, reason: str, actor: str, request_id: str
+    ) -> dict[str, Any]:
+        """A new break-glass: at once, for at most BREAK_GLASS_HOURS from now (or its expiry)."""
+        now = self.clock()
+        glass = replace(self.rules, extension=timedelta(hours=self.settings.break_glass_hours))
+        extension = extended_expiry(bastion, glass, now)
+        tags = {Tag.GRANTED_UNTIL: iso(extension.expires_at), Tag.BREAK_GLASS: "true"}
+        result = self._extended(bastion, extension, tags, actor=actor, request_id=request_id)
+        hours = self.settings.break_glass_hours
+        return {**result, "break_glass": True, "extended_hours": hours, "reason": reason}
+
+    def _protected(self, bastion: Bastion) -> bool:
+        return self.settings.approval_required or bastion.tags.get(Tag.BREAK_GLASS) == "true"
+
+    def _beyond_grant(self, bastion: Bastion, expires: datetime, *, approver: bool) -> bool:
+        """Past what was granted, in a protected environment. An approver's extend is its own
+        grant (as their create is), except of a break-glass bastion."""
+        if not self._protected(bastion):
+            return False
+        if approver and bastion.tags.get(Tag.BREAK_GLASS) != "true":
+            return False
+        return expires > granted_until(bastion, self.rules)
+
+    def _extendable(self, bastion: Bastion) -> Bastion:
         if not bastion.is_active:
             raise NotFound(
                 f"Bastion {bastion.instance_id} is {bastion.state}; it cannot be extended. "
                 "Create a new one.",
                 instance_id=bastion.instance_id,
             )
+        return bastion
+
+    def _already_extended(self, bastion: Bastion, now: datetime) -> dict[str, Any]:
+        # The same request again (an async retry, a redelivered continuation): done once.
+        return {
+            **self._view(bastion, now),
+            "already_extended": True,
+            "message": "This request already extended it; nothing more was done.",
+        }
+
+    def _extended(
+        self,
+        bastion: Bastion,
+        extension: Extension,
+        extra_tags: dict[str, str],
+        *,
+        actor: str,
+        request_id: str,
+    ) -> dict[str, Any]:
         now = self.clock()
-        if bastion.tags.get(Tag.EXTENDED_BY_REQUEST) == request_id:
-            # The same request again (an async retry, a redelivered continuation): done once.
-            return {
-                **self._view(bastion, now),
-                "already_extended": True,
-                "message": "This request already extended it; nothing more was done.",
-            }
         previous = bastion.expires_at(self.rules)
-        extension = extended_expiry(bastion, self.rules, now)
         expires = extension.expires_at
-        self.instances.tag(
-            bastion.instance_id, {Tag.EXPIRES_AT: iso(expires), Tag.EXTENDED_BY_REQUEST: request_id}
-        )
+        tags = {Tag.EXPIRES_AT: iso(expires), Tag.EXTENDED_BY_REQUEST: request_id, **extra_tags}
+        self.instances.tag(bastion.instance_id, tags)
         self.schedules.put(
             bastion.instance_id, expires, warning_time(expires, self.rules, now), new=False
         )
@@ -425,8 +504,9 @@ class Orchestrator:
             previous_expires_at=iso(previous),
             expires_at=iso(expires),
             capped=extension.capped,
+            **{k: v for k, v in extra_tags.items() if k != Tag.EXPIRES_AT},
         )
-        extended = replace(bastion, tags={**bastion.tags, Tag.EXPIRES_AT: iso(expires)})
+        extended = replace(bastion, tags={**bastion.tags, **tags})
         response = {**self._view(extended, now), "previous_expires_at": iso(previous)}
         if extension.capped:
             response["capped"] = True

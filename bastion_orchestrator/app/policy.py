@@ -59,6 +59,9 @@ class Act:
     instance_id: str | None
     user_id: str | None  # whose bastion, when no instance_id is given
     caller: Principal
+    # extend: an approver may extend past a grant (not a break-glass one) as they may launch.
+    grants: bool = False
+    break_glass_reason: str | None = None  # extend: a new break-glass, with its reason
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Policy:
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.door == "iam":
-            return actor.arn is not None and _arn_is_listed(actor.arn, self.admin_principal_arns)
+            return actor.arn is not None and arn_is_listed(actor.arn, self.admin_principal_arns)
         return actor.user_id is not None and actor.user_id in self.admin_user_ids
 
     def principal(self, actor: Actor) -> Principal:
@@ -119,10 +122,24 @@ class Policy:
                 return Verdict(action.approval_id, isinstance(action, Approve), reason)
             case ListBastions():
                 return Listing(self._subject(actor, action.user_id, scoped=actor.door != "direct"))
-            case Status() | Extend() | Destroy():
+            case Extend():
+                return self._extend(actor, action)
+            case Status() | Destroy():
                 subject = self._subject(actor, action.user_id, scoped=False)
                 return Act(action.action, action.instance_id, subject, self.principal(actor))
         raise InvalidRequest(f"Unknown action {action!r}.")  # pragma: no cover - exhaustive
+
+    def _extend(self, actor: Actor, request: Extend) -> Act:
+        subject = self._subject(actor, request.user_id, scoped=False)
+        reason = _needs_reason(request.reason) if request.break_glass else None
+        return Act(
+            "extend",
+            request.instance_id,
+            subject,
+            self.principal(actor),
+            grants=self.is_approver(actor),
+            break_glass_reason=reason,
+        )
 
     def _create(self, actor: Actor, request: Create) -> Launch | RequestApproval:
         user_id = self._subject(actor, request.user_id, scoped=False)
@@ -151,12 +168,7 @@ class Policy:
             arn=actor.arn,
         )
         if request.break_glass:
-            if not (request.reason and request.reason.strip()):
-                raise InvalidRequest(
-                    "break_glass needs a reason: say why nobody could approve this (e.g. "
-                    '"reason": "INC-4711 prod database down").',
-                    errors=[{"field": "reason", "problem": "required with break_glass"}],
-                )
+            _needs_reason(request.reason)
             hours = min(request.hours or self.break_glass_hours, self.break_glass_hours)
             return Launch(request.model_copy(update={"hours": hours}), owner, break_glass=True)
         if self.approval_required and not self.is_approver(actor):
@@ -195,7 +207,17 @@ class Policy:
         return actor.user_id
 
 
-def _arn_is_listed(caller_arn: str, listed: frozenset[str]) -> bool:
+def _needs_reason(reason: str | None) -> str:
+    if not (reason and reason.strip()):
+        raise InvalidRequest(
+            "break_glass needs a reason: say why nobody could approve this (e.g. "
+            '"reason": "INC-4711 prod database down").',
+            errors=[{"field": "reason", "problem": "required with break_glass"}],
+        )
+    return reason
+
+
+def arn_is_listed(caller_arn: str, listed: frozenset[str]) -> bool:
     """An IAM user matches its ARN; an assumed-role session matches its role's ARN (whose path
     the session ARN leaves out)."""
     if caller_arn in listed:

@@ -47,7 +47,7 @@ class DynamoApprovals:
             self._client().put_item(
                 TableName=self._table,
                 Item={
-                    **self._pointer(approval.requester_id),
+                    **self._pointer(approval.pointer),
                     "approval_id": {"S": approval.id},
                     "expiration": {"N": ttl},
                 },
@@ -59,13 +59,13 @@ class DynamoApprovals:
         except Exception as e:
             if error_code(e) != _TAKEN:
                 raise
-            existing = self._pending_of(approval.requester_id)
+            existing = self._pending_of(approval.pointer)
             if existing is not None and existing.is_open(approval.created_at):
                 return existing
             self._client().put_item(  # the pointer outlived its request: take it over
                 TableName=self._table,
                 Item={
-                    **self._pointer(approval.requester_id),
+                    **self._pointer(approval.pointer),
                     "approval_id": {"S": approval.id},
                     "expiration": {"N": ttl},
                 },
@@ -133,7 +133,7 @@ class DynamoApprovals:
             raise
         approval = self.get(approval_id)
         if approval is not None:
-            self._release_pointer(approval.requester_id, approval_id)
+            self._release_pointer(approval.pointer, approval_id)
         return True
 
     def _release_pointer(self, user_id: str, approval_id: str) -> None:
@@ -203,6 +203,9 @@ def _item(key: dict[str, Any], a: Approval) -> dict[str, Any]:
     }
     if a.requester_email:
         item["requester_email"] = {"S": a.requester_email}
+    if a.kind != "create":
+        item["kind"] = {"S": a.kind}
+        item["instance_id"] = {"S": a.instance_id or ""}
     return item
 
 
@@ -236,4 +239,5 @@ def _approval(item: dict[str, Any]) -> Approval:
         instance_id=text("instance_id"),
         channel=text("channel"),
         ts=text("ts"),
+        kind="extend" if text("kind") == "extend" else "create",
     )

@@ -1,4 +1,5 @@
-"""An approval request: a create waiting for an approver (CONTRACT.md, "Approvals").
+"""An approval request: a create, or an extend past its grant, waiting for an approver
+(CONTRACT.md, "Approvals").
 
 The request is stored whole when it is made (who asked, through which door, the create
 payload), and only its id travels in Slack buttons: nothing a button carries can change the
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 Status = Literal["pending", "approved", "denied", "expired"]
+Kind = Literal["create", "extend"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,15 @@ class Approval:
     instance_id: str | None = None
     channel: str | None = None  # the approval message, to update it in place
     ts: str | None = None
+    # "create": a bastion asked for; "extend": ``instance_id`` past its grant, to ``until``.
+    kind: Kind = "create"
+
+    @property
+    def pointer(self) -> str:
+        """What "one open request at a time" counts: a user's create, a bastion's extend."""
+        if self.kind == "extend":
+            return f"{self.requester_id}#extend#{self.instance_id}"
+        return self.requester_id
 
     def is_open(self, now: datetime) -> bool:
         return self.status == "pending" and now < self.expires_at

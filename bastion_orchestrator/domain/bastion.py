@@ -44,6 +44,10 @@ class Tag:
     # The request that last extended it: a redelivered extend (Lambda's async retries) finds
     # itself here and extends nothing twice, with no store beyond the tags.
     EXTENDED_BY_REQUEST: Final = "ExtendedByRequest"
+    # In a protected environment, the expiry an approval (or a break-glass) granted: an
+    # extend past it is a request to the approvers (CONTRACT.md, "Approvals").
+    GRANTED_UNTIL: Final = "GrantedUntil"
+    EXTENSION_APPROVED_BY: Final = "ExtensionApprovedBy"
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,12 @@ def extended_expiry(bastion: Bastion, rules: Lifetime, now: datetime) -> Extensi
         )
     wanted = max(current, now).replace(microsecond=0) + rules.extension
     return Extension(min(wanted, cap), capped=wanted > cap)
+
+
+def granted_until(bastion: Bastion, rules: Lifetime) -> datetime:
+    """What was granted: ``GrantedUntil``, or (a bastion from before grants were recorded)
+    its current expiry, so that nothing more is granted without an approver."""
+    return parse_iso(bastion.tags.get(Tag.GRANTED_UNTIL)) or bastion.expires_at(rules)
 
 
 def ensure_may_act(bastion: Bastion, caller: Principal) -> None:

@@ -36,6 +36,7 @@ from bastion_orchestrator.doors.slack import (
 from bastion_orchestrator.errors import BastionError
 from bastion_orchestrator.observability import count, logger
 from bastion_orchestrator.slack import commands, messages
+from bastion_orchestrator.slack.mrkdwn import escape
 from models import (
     Approve,
     Create,
@@ -189,10 +190,10 @@ class SlackForms:
         served = settings.environment
         command = commands.parse(form.get("text", ""), served)
         if command.environment and command.environment.lower() != served.lower():
+            asked, slash = escape(command.environment), escape(form.get("command", "/infra"))
             return messages.answer(
-                f"This `{form.get('command', '/infra')}` serves *{served}*, not "
-                f"*{command.environment}*. Use the command of the {command.environment} "
-                f"deployment, or `/infra bastion {command.verb} {served}`."
+                f"This `{slash}` serves *{served}*, not *{asked}*. Use the command of the "
+                f"{asked} deployment, or `/infra bastion {command.verb} {served}`."
             )
         actor = Actor("slack", user_id, username=_username(form.get("user_name", "")))
         if command.verb == "help":
@@ -224,7 +225,12 @@ class SlackForms:
                 action="deny", approval_id=command.approval_id or "", reason=command.reason
             )
         elif command.verb == "extend":
-            action = Extend(action="extend", user_id=user_id)
+            action = Extend(
+                action="extend",
+                user_id=user_id,
+                break_glass=command.break_glass,
+                reason=command.reason if command.break_glass else None,
+            )
         else:
             action = Destroy(action="destroy", user_id=user_id)
         return self._allowed(

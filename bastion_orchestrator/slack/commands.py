@@ -77,6 +77,8 @@ def parse(text: str, served: str) -> Command:
             return Command("help", unknown=" ".join(words[1:]))
         reason = " ".join(rest[1:])[:256] or None if verb == "deny" else None
         return Command(verb, reason=reason, approval_id=rest[0])
+    if verb == "extend" and BREAK_GLASS_FLAG in (word.lower() for word in rest):
+        return _break_glass_extend(rest, served)
     if verb != "create":
         # status/extend/destroy take nothing but an environment: any other word, mistyped or
         # not ("prod.", "'prod'", a look-alike letter), is taken as an environment, so it is
@@ -92,6 +94,16 @@ def parse(text: str, served: str) -> Command:
         rest = rest[1:]
     reason = " ".join(rest)[:256] or None
     return Command(verb, environment, reason, hours, break_glass=break_glass)
+
+
+def _break_glass_extend(rest: list[str], served: str) -> Command:
+    """``extend [env] --break-glass reason…``: past the grant at once, announced loudly."""
+    rest = [word for word in rest if word.lower() != BREAK_GLASS_FLAG]
+    environment: str | None = None
+    if rest and _is_env_word(rest[0], served):
+        environment, rest = rest[0], rest[1:]
+    reason = " ".join(rest)[:256] or None
+    return Command("extend", environment, reason, break_glass=True)
 
 
 def _hours(word: str) -> float | None:
@@ -120,6 +132,8 @@ HELP: Final = (
     "`/infra bastion list` active bastions in {env}\n"
     "`/infra bastion create [env] --break-glass reason…` emergency: no approval, at most the "
     "break-glass lifetime, announced loudly\n"
+    "`/infra bastion extend [env] --break-glass reason…` emergency: past what was approved, "
+    "by at most the break-glass lifetime, announced loudly\n"
     "`/infra bastion approve <request>` / `deny <request> [reason…]` approvers only\n"
     "`/infra bastion help` this help"
 )

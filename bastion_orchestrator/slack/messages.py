@@ -5,12 +5,15 @@ fails here instead, in tests. Long text is cut to fit, and long lists are pagina
 summarised, so no input makes a message Slack refuses.
 
 Pure functions of a ``Notice`` or a response: every message names the instance and the expiry
-and says what to do next.
+and says what to do next. Nothing a person typed (a reason, a name, an ARN, an error that
+quotes a request) is live markup: it is escaped (``slack.mrkdwn``) in every mrkdwn field and
+in the fallback ``text``, which Slack parses as mrkdwn too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from slack_sdk.models.blocks import (
@@ -25,6 +28,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bastion_orchestrator.clock import iso
+from bastion_orchestrator.slack.mrkdwn import escape, label, mention
 
 if TYPE_CHECKING:  # types only: the Slack acknowledgement renders neither
     from bastion_orchestrator.domain.approval import Approval
@@ -89,7 +93,7 @@ def _duration(seconds: int | None) -> str:
 
 
 def _code(command: str) -> str:
-    return f"```{_fit(command, SECTION_LIMIT - 40)}```"
+    return f"```{_fit(escape(command), SECTION_LIMIT - 40)}```"
 
 
 def _connection(connection: dict[str, str] | Any) -> list[Block]:
@@ -137,7 +141,8 @@ def buttons(instance_id: str) -> dict[str, Any]:
 
 def render(notice: Notice) -> tuple[str, Blocks]:
     """The fallback text (notifications, screen readers) and the blocks of a notice."""
-    who = f"<@{notice.user_id}>" if notice.user_id else "someone"
+    notice = _shown(notice)
+    who = mention(notice.user_id)
     env = notice.environment
     iid = f"`{notice.instance_id}`"
     expiry = _expiry(notice)
@@ -243,6 +248,22 @@ def render(notice: Notice) -> tuple[str, Blocks]:
     return _fit(text, 4000), _dicts(blocks)
 
 
+def _shown(notice: Notice) -> Notice:
+    """The notice as messages show it: its names and its detail escaped (a failure's message
+    may quote the request). An approval's detail is this code's own sentence, with its
+    mentions of the approvers; the approvals escape what an approver typed into it."""
+    detail = notice.detail
+    if notice.kind != "approval" and detail is not None:
+        detail = escape(detail)
+    return replace(
+        notice,
+        instance_id=escape(notice.instance_id),
+        environment=escape(notice.environment),
+        cause=escape(notice.cause) if notice.cause else None,
+        detail=detail,
+    )
+
+
 # ------------------------------------------------------------------ answers to commands
 Answer = dict[str, Any]
 
@@ -282,7 +303,7 @@ def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
     if not views:
         return answer(f"No active bastions in {environment}. `/infra bastion create` launches one.")
     lines = [
-        f"• `{v['instance_id']}` of <@{v.get('user_id')}> ({v.get('state')}), expires "
+        f"• `{v['instance_id']}` of {mention(v.get('user_id'))} ({v.get('state')}), expires "
         f"{slack_time(v['expires_at'], v['expires_at'])}"
         for v in views
     ]
@@ -307,29 +328,32 @@ def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
 
 
 def help_answer(help_text: str, environment: str, unknown: str | None = None) -> Answer:
-    intro = f"I did not understand `{_fit(unknown, 100)}`. " if unknown else ""
+    intro = f"I did not understand `{escape(_fit(unknown, 100))}`. " if unknown else ""
     text = f"{intro}Bastions on demand for *{environment}*:"
     return answer(text, [_section(f"{text}\n{help_text}")])
 
 
 def error_answer(message: str, environment: str) -> Answer:
-    return answer(message, [_section(f":warning: *{environment}*: {message}")])
+    """A refusal or failure: its message may quote what was asked, so it is shown as text."""
+    shown = escape(message)
+    return answer(shown, [_section(f":warning: *{escape(environment)}*: {shown}")])
 
 
 # ------------------------------------------------------------------ approvals
 def approval_request(approval: Approval, approvers: Sequence[str]) -> tuple[str, Blocks]:
     """The request in the approval channel: who, where, why, how long, and two buttons that
     carry nothing but the request's id."""
+    approval = _escaped(approval)
     reason = approval.request.get("reason") or "(no reason given)"
     text = (
-        f"Approval needed: {approval.requester_label} asks for a bastion in "
-        f"{approval.environment} for {approval.hours:g} h: {reason}"
+        f"Approval needed: {approval.requester_label} asks {_asked(approval, plain=True)} in "
+        f"{approval.environment}: {reason}"
     )
     stamp = iso(approval.expires_at)
     blocks: list[Block] = [
         _section(
             f":lock: *Approval needed in {approval.environment}*\n{approval.requester_label} "
-            f"asks for a bastion for *{approval.hours:g} h* (through {approval.door}).\n"
+            f"asks {_asked(approval)} (through {approval.door}).\n"
             f"*Reason:* {_fit(reason, 1000)}"
         ),
         ActionsBlock(
@@ -357,7 +381,7 @@ def approval_request(approval: Approval, approvers: Sequence[str]) -> tuple[str,
         ),
         _context(
             f"Request `{approval.id}`, open until {slack_time(stamp, stamp)}. Approvers: "
-            + (", ".join(f"<@{a}>" for a in approvers) or "none")
+            + (", ".join(mention(a) for a in approvers) or "none")
             + ". Nobody approves their own request. To deny with a reason: "
             f"`/infra bastion deny {approval.id} why…`"
         ),
@@ -365,16 +389,28 @@ def approval_request(approval: Approval, approvers: Sequence[str]) -> tuple[str,
     return _fit(text, 4000), _dicts(blocks)
 
 
+def _asked(approval: Approval, *, plain: bool = False) -> str:
+    """What is asked for: a bastion for N h, or to extend one by N h (until when)."""
+    hours = f"{approval.hours:g} h" if plain else f"*{approval.hours:g} h*"
+    if approval.kind != "extend":
+        return f"for a bastion for {hours}"
+    until = str(approval.request.get("until", ""))
+    when = until if plain else slack_time(until, until)
+    return f"to extend bastion `{approval.instance_id}` by {hours}, until {when}"
+
+
 def approval_outcome(approval: Approval) -> tuple[str, Blocks]:
     """The same message, once decided: the buttons are gone, the outcome stays."""
+    approval = _escaped(approval)
     reason = approval.request.get("reason") or "(no reason given)"
     when = iso(approval.decided_at) if approval.decided_at else "now"
     if approval.status == "approved":
         launched = f", bastion `{approval.instance_id}`" if approval.instance_id else ""
-        outcome = f":white_check_mark: Approved by <@{approval.decided_by}> at {when}{launched}"
+        approver = mention(approval.decided_by)
+        outcome = f":white_check_mark: Approved by {approver} at {when}{launched}"
     elif approval.status == "denied":
         why = f": {_fit(approval.reason, 500)}" if approval.reason else ""
-        outcome = f":no_entry: Denied by <@{approval.decided_by}> at {when}{why}"
+        outcome = f":no_entry: Denied by {mention(approval.decided_by)} at {when}{why}"
     else:
         outcome = f":hourglass: Expired unanswered at {iso(approval.expires_at)}"
     text = (
@@ -391,9 +427,27 @@ def approval_outcome(approval: Approval) -> tuple[str, Blocks]:
     return _fit(text, 4000), _dicts(blocks)
 
 
+def _escaped(approval: Approval) -> Approval:
+    """The approval as messages show it: the requester's label, the environment, the denial's
+    reason and every text field of the request escaped (a Slack requester's mention, which
+    this code wrote, stays live)."""
+    request = {k: escape(v) if isinstance(v, str) else v for k, v in approval.request.items()}
+    return replace(
+        approval,
+        requester_label=label(approval.requester_label),
+        environment=escape(approval.environment),
+        request=request,
+        reason=escape(approval.reason) if approval.reason else None,
+    )
+
+
 def break_glass(
     environment: str, requester: str, instance_id: str, hours: float, reason: str
 ) -> tuple[str, Blocks]:
+    """The loud announcement; ``requester`` is ``label``-ed (a mention stays live), the reason
+    and the rest shown as text."""
+    environment, requester, reason = escape(environment), label(requester), escape(reason)
+    instance_id = escape(instance_id)
     text = (
         f"BREAK-GLASS: {requester} launched bastion {instance_id} in {environment} for "
         f"{hours:g} h without approval: {reason}"

@@ -191,3 +191,23 @@ def idempotency_table(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
     wiring.reset()
     return dynamodb
+
+
+# A protected environment (APPROVAL_REQUIRED): its approvers and their channel.
+CHANNEL = "C0APPROVALS"
+APPROVERS = ("UAPPROVER1", "UAPPROVER2")
+
+
+@pytest.fixture
+def approvals(
+    aws: Deployment, slack: Any, idempotency_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    from bastion_orchestrator.app import wiring
+
+    monkeypatch.setenv("APPROVAL_REQUIRED", "true")
+    monkeypatch.setenv("APPROVER_USER_IDS", ",".join(APPROVERS))
+    monkeypatch.setenv("APPROVAL_CHANNEL", CHANNEL)
+    monkeypatch.setenv("APPROVAL_TIMEOUT_MINUTES", "30")
+    monkeypatch.setenv("BREAK_GLASS_HOURS", "1")
+    wiring.reset()
+    return slack

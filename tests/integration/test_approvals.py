@@ -10,27 +10,13 @@ import pytest
 
 import auto_terminate
 import handler
+from tests.integration.conftest import CHANNEL
 from tests.support.iam_requests import ALICE_ID, iam_event
 from tests.support.slack_requests import button, function_url_event, slash_command
 
 pytestmark = pytest.mark.integration
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-CHANNEL = "C0APPROVALS"
-APPROVERS = ("UAPPROVER1", "UAPPROVER2")
-
-
-@pytest.fixture
-def approvals(aws, slack, idempotency_table, monkeypatch) -> Any:
-    from bastion_orchestrator.app import wiring
-
-    monkeypatch.setenv("APPROVAL_REQUIRED", "true")
-    monkeypatch.setenv("APPROVER_USER_IDS", ",".join(APPROVERS))
-    monkeypatch.setenv("APPROVAL_CHANNEL", CHANNEL)
-    monkeypatch.setenv("APPROVAL_TIMEOUT_MINUTES", "30")
-    monkeypatch.setenv("BREAK_GLASS_HOURS", "1")
-    wiring.reset()
-    return slack
 
 
 def slack_post(ctx: Any, clock: Any, body: str) -> dict[str, Any]:
