@@ -21,6 +21,7 @@ from bastion_orchestrator.domain.ports import Notice
 from bastion_orchestrator.errors import NotificationFailed
 from bastion_orchestrator.observability import logger
 from bastion_orchestrator.slack.messages import render
+from bastion_orchestrator.slack.mrkdwn import mention
 from bastion_orchestrator.slack.secret import SlackSecret
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ class SlackApprovalBoard:
     def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None:
         from bastion_orchestrator.slack.messages import break_glass
 
-        who = owner.arn or f"<@{owner.user_id}>"
+        who = owner.arn or mention(owner.user_id)  # break_glass shows an ARN as text
         text, blocks = break_glass(self._environment(), who, instance_id, hours, reason)
         self._notifier.announce(self._channel, text, blocks)
 
