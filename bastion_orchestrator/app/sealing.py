@@ -44,10 +44,11 @@ class Scope:
         """This deployment: ``PROJECT_NAME``, ``ENVIRONMENT`` and Lambda's
         ``AWS_LAMBDA_FUNCTION_NAME``, read from the environment (no settings model: the
         acknowledgement seals)."""
-        return cls(
-            *(os.environ.get(name, "").strip() for name in ("PROJECT_NAME", "ENVIRONMENT")),
-            os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip(),
+        project, environment, function = (
+            os.environ.get(name, "").strip()
+            for name in ("PROJECT_NAME", "ENVIRONMENT", "AWS_LAMBDA_FUNCTION_NAME")
         )
+        return cls(project, environment, function)
 
     def info(self) -> bytes:
         """The derivation's context, unambiguous whatever the names hold (JSON, not a join)."""
