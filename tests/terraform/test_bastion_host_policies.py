@@ -476,7 +476,7 @@ def _former_protected_keys_deny(host: Host) -> dict[str, Any]:
 EVIDENCE_KEYS = [
     "BreakGlass",
     "ApprovedBy",
-    "GrantedHours",
+    "GrantedUntil",
     "WarnedFor",
     "Reason",
     "RequestedByUserId",
