@@ -10,10 +10,13 @@ locals {
     sweep  = aws_sqs_queue.sweep_dlq.name
   } : {}
 
-  error_alarms = var.create_alarms ? {
-    orchestrator   = aws_lambda_function.orchestrator.function_name
-    auto-terminate = aws_lambda_function.auto_terminate.function_name
-  } : {}
+  error_alarms = var.create_alarms ? merge(
+    {
+      orchestrator   = aws_lambda_function.orchestrator.function_name
+      auto-terminate = aws_lambda_function.auto_terminate.function_name
+    },
+    var.create_function_url ? { slack = aws_lambda_function.slack[0].function_name } : {},
+  ) : {}
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {

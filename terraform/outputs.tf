@@ -118,6 +118,11 @@ output "slack_request_url" {
   value       = var.create_function_url ? aws_lambda_function_url.slack[0].function_url : null
 }
 
+output "slack_function_name" {
+  description = "Name of the Slack function (the Function URL slack_request_url and its continuations, on a concurrency pool of its own); null when create_function_url is false."
+  value       = var.create_function_url ? aws_lambda_function.slack[0].function_name : null
+}
+
 output "tag_protection_policy_json" {
   description = "Deny policy (JSON) for an SCP or permission boundary: only this module's roles may launch bastions or write any of their tags, and nobody deletes them."
   value       = data.aws_iam_policy_document.tag_protection.json

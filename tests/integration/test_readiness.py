@@ -12,7 +12,6 @@ the Slack function, the IAM door and the terminator are checked on the applied m
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -200,7 +199,9 @@ def test_instances_that_are_not_ours_are_ignored(aws, slack, clock, lambda_conte
         spec["TagSpecifications"] = [
             {
                 "ResourceType": "instance",
-                "Tags": [{"Key": k, "Value": v} for k, v in {**tags, "RequestedByUserId": "U1"}.items()],
+                "Tags": [
+                    {"Key": k, "Value": v} for k, v in {**tags, "RequestedByUserId": "U1"}.items()
+                ],
             }
         ]
     iid = boto3.client("ec2").run_instances(**spec)["Instances"][0]["InstanceId"]

@@ -719,12 +719,41 @@ def _exercise(
             warned = orchestrate("create 2", {"action": "create", "user_id": "U2", "username": "b"})
             swept = orchestrate("create 3", {"action": "create", "user_id": "U3", "username": "c"})
             idle = orchestrate("create 4", {"action": "create", "user_id": "U4", "username": "d"})
+            # a Slack create's continuation then puts its readiness checks (the Slack
+            # function runs with the orchestrator's role): three CreateSchedule calls
+            with recorder.recording():
+                wiring.ready_checks(swept["instance_id"], system_clock())
+                wiring.ready_checks(idle["instance_id"], system_clock())
             ssm_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_online)  # type: ignore[arg-type]
             calls["orchestrator"] = recorder.calls
             recorder.calls = []
 
             # When every auto-terminator event runs, in its own deployed environment
             stack.use(env["auto_terminate"], monkeypatch)
+
+            # The readiness checks: U3's agent is online at the first (ReadyNotified is
+            # written), U4's never comes online (the last check diagnoses why)
+            def agent_of(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+                from botocore.awsrequest import AWSResponse
+
+                body = params["body"]
+                asked = json.loads(body.decode() if isinstance(body, bytes) else body)
+                [target] = asked["Filters"][0]["Values"]
+                online = [{"InstanceId": target, "PingStatus": "Online"}]
+                items = online if target == swept["instance_id"] else []
+                return AWSResponse("", 200, {}, None), {"InstanceInformationList": items}  # type: ignore[arg-type]
+
+            agent_events = clients.ssm().meta.events
+            agent_events.register("before-call.ssm.DescribeInstanceInformation", agent_of)  # type: ignore[arg-type]
+            for name, made, attempt, after, outcome in (
+                ("ready", swept, 1, timedelta(seconds=61), "ready"),
+                ("not ready", idle, 3, timedelta(seconds=301), "not_ready"),
+            ):
+                launched = parse_iso(made["created_at"])
+                assert launched is not None
+                check = {"action": "ready", "instance_id": made["instance_id"], "attempt": attempt}
+                assert terminator(name, check, launched + after)["outcome"] == outcome
+            agent_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_of)  # type: ignore[arg-type]
             expiry = parse_iso(warned["expires_at"])
             assert expiry is not None
             warn_at = expiry - timedelta(minutes=20)
@@ -814,6 +843,9 @@ def test_every_action_the_code_calls_is_allowed_for_its_function(exercised: Exer
                 "secretsmanager:GetSecretValue",
                 "dynamodb:DeleteItem",  # a terminated bastion's slot is released
                 "ssm:DescribeSessions",  # idle reaping
+                # readiness checks, and the diagnosis at the last one
+                "ssm:DescribeInstanceInformation",
+                "ec2:DescribeVpcEndpoints",
             },
         }[function]
         assert expected <= set(called), (function, sorted(expected - set(called)))
@@ -1020,7 +1052,10 @@ def test_after_launch_each_role_may_retag_only_its_own_key(exercised: Exercised)
             "retag",
         )
 
-    own = {"orchestrator": ("ExpiresAt", "ExtendedByRequest"), "auto_terminate": ("WarnedFor",)}
+    own = {
+        "orchestrator": ("ExpiresAt", "ExtendedByRequest"),
+        "auto_terminate": ("WarnedFor", "ReadyNotified"),
+    }
     for function, keys in own.items():
         statements = exercised.policies[function]
         # Then its own keys are allowed, alone and together

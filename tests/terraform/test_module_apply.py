@@ -342,3 +342,52 @@ def test_real_handlers_run_with_the_deployed_environment(
     assert _state(ec2, iid) in {"shutting-down", "terminated"}
     remaining = set(_schedules(scheduler, group))
     assert remaining == {f"{prefix}sweep"}
+
+
+def test_a_slack_flood_cannot_take_the_iam_door_or_the_terminator(deployed: Deployed) -> None:
+    """Security review, issue 17, finding 2: reserved concurrency is per function, and the
+    public Slack URL (auth NONE) used to share the orchestrator's 10 with the IAM door. Now
+    it has a function, and so a pool, of its own."""
+    lambda_client = deployed.client("lambda")
+    names = {
+        door: deployed.outputs[output]
+        for door, output in (
+            ("slack", "slack_function_name"),
+            ("iam", "orchestrator_function_name"),
+            ("terminator", "auto_terminate_function_name"),
+        )
+    }
+    # Given the applied module: the public URL is the Slack function's, the signed one the
+    # orchestrator's alias, and they are different functions running the same handler
+    urls = {u["authorization_type"]: u for u in deployed.resources("aws_lambda_function_url")}
+    assert urls["NONE"]["function_name"] == names["slack"] and not urls["NONE"]["qualifier"]
+    assert urls["AWS_IAM"]["function_name"] == names["iam"]
+    assert urls["AWS_IAM"]["qualifier"] == "iam"
+    assert len(set(names.values())) == 3
+    configs = {
+        d: lambda_client.get_function_configuration(FunctionName=n) for d, n in names.items()
+    }
+    assert configs["slack"]["Handler"] == configs["iam"]["Handler"] == "handler.lambda_handler"
+    assert configs["slack"]["Role"] == configs["iam"]["Role"]
+    slack_env = configs["slack"]["Environment"]["Variables"]
+    iam_env = configs["iam"]["Environment"]["Variables"]
+    assert {k: v for k, v in slack_env.items() if k != "POWERTOOLS_SERVICE_NAME"} == {
+        k: v for k, v in iam_env.items() if k != "POWERTOOLS_SERVICE_NAME"
+    }
+    # And each function reserves a pool of its own (the module's defaults: 10, 10, 5)
+    pools = {
+        d: lambda_client.get_function_concurrency(FunctionName=n)["ReservedConcurrentExecutions"]
+        for d, n in names.items()
+    }
+    assert pools == {"slack": 10, "iam": 10, "terminator": 5}
+    # And the Slack function's continuations are not retried past the code's 15 minutes
+    config = lambda_client.get_function_event_invoke_config(FunctionName=names["slack"])
+    assert config["MaximumEventAgeInSeconds"] == 900
+
+    # When a flood on the public URL holds every execution the Slack function may run
+    # (Lambda throttles a function at its reservation: that pool, and no other)
+    flood = 1000
+    in_use = {door: 0 for door in pools} | {"slack": min(flood, pools["slack"])}
+    # Then the IAM door (the bastion CLI) and the terminator still have all of theirs
+    free = {door: pools[door] - in_use[door] for door in pools}
+    assert free == {"slack": 0, "iam": 10, "terminator": 5}

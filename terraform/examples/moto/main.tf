@@ -143,6 +143,11 @@ output "auto_terminate_function_name" {
   value       = module.bastion_orchestrator.auto_terminate_function_name
 }
 
+output "slack_function_name" {
+  description = "Slack function (the public Slack Function URL) on the moto server."
+  value       = module.bastion_orchestrator.slack_function_name
+}
+
 output "schedule_group_name" {
   description = "Schedule group on the moto server."
   value       = module.bastion_orchestrator.schedule_group_name
