@@ -272,9 +272,7 @@ resource "aws_lambda_function" "orchestrator" {
     variables = merge(
       local.contract_environment,
       { POWERTOOLS_SERVICE_NAME = "bastion-orchestrator" },
-      # The Slack door's pins: only the orchestrator serves Slack.
-      var.slack_app_id == null ? {} : { SLACK_APP_ID = var.slack_app_id },
-      var.slack_team_id == null ? {} : { SLACK_TEAM_ID = var.slack_team_id },
+      local.slack_pins,
     )
   }
 
@@ -318,6 +316,15 @@ resource "aws_lambda_function" "orchestrator" {
   ]
 }
 
+# The Slack door's pins (slack_app_id, slack_team_id): the functions that serve Slack answer
+# only that app and workspace. Unset, any app or workspace signing with the secret.
+locals {
+  slack_pins = merge(
+    var.slack_app_id == null ? {} : { SLACK_APP_ID = var.slack_app_id },
+    var.slack_team_id == null ? {} : { SLACK_TEAM_ID = var.slack_team_id },
+  )
+}
+
 # The Slack door: the same package, handler, role and configuration as the orchestrator, on a
 # function of its own so that its reserved concurrency is a pool of its own (see
 # local.slack_function_name). Its slow verbs continue in asynchronous invocations of itself.
@@ -340,9 +347,11 @@ resource "aws_lambda_function" "slack" {
   kms_key_arn                    = aws_kms_key.this.arn
 
   environment {
-    variables = merge(local.contract_environment, {
-      POWERTOOLS_SERVICE_NAME = "bastion-orchestrator-slack"
-    })
+    variables = merge(
+      local.contract_environment,
+      { POWERTOOLS_SERVICE_NAME = "bastion-orchestrator-slack" },
+      local.slack_pins,
+    )
   }
 
   tracing_config {
