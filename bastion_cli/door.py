@@ -46,9 +46,14 @@ class Door:
                 break
             self.sleep(2.0**attempt)
         if status == 200 and answer.get("pending_approval"):
+            remedy = (
+                f"Once an approver approves it, the bastion is extended: `bastion status "
+                f"{self.env.name}` shows the new expiry."
+                if action == "extend"
+                else "Run the same command again once it is approved; you will be told in Slack."
+            )
             pending = PendingApproval(
-                str(answer.get("message") or "Your request waits for an approver."),
-                "Run the same command again once it is approved; you will be told in Slack.",
+                str(answer.get("message") or "Your request waits for an approver."), remedy
             )
             pending.approval_id = str(answer.get("approval_id") or "")
             pending.expires_at = str(answer.get("expires_at") or "")

@@ -341,6 +341,21 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
         again.get("approval_status") == "approved" and "already" in again.get("message", ""),
         f"{again.get('message')} No second bastion.",
     )
+    step("Slack: jane presses Extend: past the 2 h that maria granted")
+    iid = str(approved.get("instance_id"))
+    post(button("bastion_extend", iid, user_id="U2222", username="jane.dba"))
+    [extend] = run_async()
+    check(
+        extend.get("pending_approval") is True,
+        f"nothing extended: request {extend.get('approval_id')} asks the approvers for 2 h more",
+    )
+    step("Slack: sam approves the extension")
+    post(button("bastion_approve", extend["approval_id"], user_id="U8888", username="sam"))
+    [extended] = run_async()
+    check(
+        extended.get("success") is True and extended.get("expires_at"),
+        f"extended once, to {extended.get('expires_at')} (GrantedUntil, ExtensionApprovedBy=U8888)",
+    )
 
 
 def iam_door(ctx: Any) -> None:

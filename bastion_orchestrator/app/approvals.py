@@ -242,7 +242,7 @@ class Approvals:
                 "approve meanwhile.",
                 approval_id=approval.id,
             )
-        if signs_as(str(requester_arn), principals):
+        if signs_as(str(requester_arn), principals) or _cut_match(str(requester_arn), principals):
             audit(
                 "self-approval refused",
                 actor=approver.label,
@@ -396,3 +396,12 @@ def signs_as(caller_arn: str, principals: frozenset[str]) -> bool:
     """Is this IAM caller one of ``principals`` (as admins are matched)? Case-blind: a near
     miss counts as the same person, so it refuses rather than lets through."""
     return arn_is_listed(caller_arn.lower(), frozenset(p.lower() for p in principals))
+
+
+def _cut_match(tagged_arn: str, principals: frozenset[str]) -> bool:
+    """A ``RequestedByArn`` cut to EC2's 256 characters ("…" + its end) still matches its
+    principal by that end: a cut never lets a requester pass as someone else."""
+    if not tagged_arn.startswith("…"):
+        return False
+    end = tagged_arn[1:].lower()
+    return any(p.lower().endswith(end) for p in principals)

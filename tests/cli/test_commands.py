@@ -58,6 +58,26 @@ def test_extend_until_the_hard_cap_then_exit_7(cli, bastion, monkeypatch):
     assert json.loads(again.stdout)["error"] == "LIMIT_EXCEEDED"
 
 
+def test_in_a_protected_environment_extend_past_the_grant_waits_for_an_approver(
+    cli, bastion, deployment, monkeypatch, idempotency_table, slack
+):
+    from bastion_orchestrator.app import wiring
+
+    # Given the deployment became protected after her bastion was launched
+    monkeypatch.setenv("APPROVAL_REQUIRED", "true")
+    monkeypatch.setenv("APPROVER_USER_IDS", "UAPPROVER1")
+    monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
+    wiring.reset()
+    before = deployment.tags(bastion)["ExpiresAt"]
+
+    result = cli.run("extend", "dev")
+
+    assert result.returncode == 14, result.stderr
+    assert f"extending {bastion} by 2 h" in result.stderr
+    assert "bastion status dev` shows the new expiry" in result.stderr
+    assert deployment.tags(bastion)["ExpiresAt"] == before
+
+
 def test_destroy_then_status_and_list(cli, bastion, deployment):
     listed = cli.run("list", "dev", "--json")
     assert listed.returncode == 0

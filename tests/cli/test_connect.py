@@ -167,6 +167,8 @@ def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
     monkeypatch.setenv("APPROVAL_REQUIRED", "true")
     monkeypatch.setenv("APPROVER_USER_IDS", "UAPPROVER1")
     monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
+    # UAPPROVER1 signs as no IAM principal: the orchestrator can tell them from the requester
+    monkeypatch.setenv("APPROVER_IAM_PRINCIPALS", '{"UAPPROVER1": []}')
     wiring.reset()
     cli.extra_env["BASTION_APPROVAL_POLL"] = "0.5"
     door.agent.online_after = 1
