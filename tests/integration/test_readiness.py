@@ -37,12 +37,12 @@ def slack_create(ctx: Any, clock: Any, slack: Any, queued: list[dict[str, Any]])
     assert handler.lambda_handler(event, ctx)["statusCode"] == 200
     [job] = queued
     queued.clear()
-    return handler.lambda_handler(job, ctx)  # type: ignore[no-any-return]
+    return handler.lambda_handler(job, ctx)
 
 
 def ready(ctx: Any, iid: str, attempt: int, answer: list[dict[str, Any]]) -> dict[str, Any]:
     with agent_answers(answer):
-        return auto_terminate.lambda_handler(  # type: ignore[no-any-return]
+        return auto_terminate.lambda_handler(
             {"action": "ready", "instance_id": iid, "attempt": attempt}, ctx
         )
 

@@ -45,9 +45,9 @@ def no_sleep() -> Iterator[list[float]]:
     clock, sleep = wiring._clock[0], wiring._sleep[0]
     real = time.sleep
     wiring.set_clock(clock, sleep=slept.append)
-    time.sleep = slept.append
+    setattr(time, "sleep", slept.append)  # noqa: B010 (typeshed's sleep takes SupportsIndex)
     try:
         yield slept
     finally:
-        time.sleep = real
+        setattr(time, "sleep", real)  # noqa: B010
         wiring.set_clock(clock, sleep=sleep)
