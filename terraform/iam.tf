@@ -241,8 +241,9 @@ data "aws_iam_policy_document" "lambda_common" {
 # After launch each function may write only its own tags on this deployment's bastions: the
 # orchestrator ExpiresAt and ExtendedByRequest (extend, and the request that did it), plus
 # GrantedUntil, ExtensionApprovedBy and BreakGlass (an extension granted by an approver or a
-# new break-glass, in a protected environment), the auto-terminator WarnedFor (warning sent). Ownership, creation time and scope tags can never
-# be rewritten by either.
+# new break-glass, in a protected environment), the auto-terminator WarnedFor (warning sent)
+# and ReadyNotified (a Slack requester told their bastion is ready, or why not). Ownership,
+# creation time and scope tags can never be rewritten by either.
 data "aws_iam_policy_document" "retag" {
   for_each = {
     orchestrator   = { sid = "ExpiresAt", keys = ["ExpiresAt", "ExtendedByRequest", "GrantedUntil", "ExtensionApprovedBy", "BreakGlass"] }

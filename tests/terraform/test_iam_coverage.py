@@ -3,7 +3,9 @@
 The module is applied to a local moto server (once per session, ``tests/terraform/conftest.py``),
 then every action of the real handlers runs with the environment Terraform gave each function:
 create, status, extend (with a fired schedule to re-create), list, destroy (twice, with a
-forensic snapshot) on the orchestrator; warn, terminate, sweep on the auto-terminator. AMI_ID
+forensic snapshot) and a Slack create's readiness-check schedules on the orchestrator; warn,
+terminate, sweep and the readiness checks (ready, and not ready with its diagnosis) on the
+auto-terminator. AMI_ID
 is the image Terraform pinned from the public SSM parameter; SLACK_SECRET_ARN points at the
 example's secret, so the notifier reads it. Every botocore call made meanwhile is recorded, the
 Powertools parameter providers' own clients included (``BaseClient._make_api_call`` is
