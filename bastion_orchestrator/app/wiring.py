@@ -243,6 +243,7 @@ def approvals() -> Approvals:
         environment=s.environment,
         timeout=timedelta(minutes=s.approval_timeout_minutes),
         clock=now,
+        identities=s.approver_iam_principals,
     )
 
 
