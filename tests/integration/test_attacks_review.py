@@ -543,9 +543,10 @@ def test_a_continuation_is_not_accepted_beside_a_function_url_shape(
 
 # ================================================================== output injection
 def test_a_tampered_rds_endpoint_tag_never_becomes_a_shell_command(aws, clock, lambda_context):
-    # HOLE: the RdsEndpoint TAG goes unescaped into the single-quoted copy-paste command.
-    # RdsEndpoint is not in the module's protected_tag_keys, so anyone with ec2:CreateTags on
-    # bastions can make the owner's command (API answer, Slack DM, status blocks) run their code.
+    # Found by the second review: the RdsEndpoint TAG went unescaped into the single-quoted
+    # copy-paste command. tag_protection_policy_json now keeps every key of a bastion to the
+    # module's roles, but where it is not attached anyone with ec2:CreateTags could still
+    # rewrite it: the command must stay safe whatever the tag says.
     created = direct(lambda_context, {"action": "create", "user_id": "U1", "username": "u"})
     iid = created["instance_id"]
     # Given someone rewrites the bastion's RdsEndpoint tag
