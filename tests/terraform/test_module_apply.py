@@ -341,7 +341,10 @@ def test_real_handlers_run_with_the_deployed_environment(
     assert destroyed["success"] is True, destroyed
     assert _state(ec2, iid) in {"shutting-down", "terminated"}
     remaining = set(_schedules(scheduler, group))
-    assert remaining == {f"{prefix}sweep"}
+    assert not {name for name in remaining if iid in name}
+    # (Other tests' Slack bastions leave their one-shot readiness checks here: moto never fires
+    # them, so ActionAfterCompletion DELETE never removes them as Scheduler would.)
+    assert {name for name in remaining if "-ready-" not in name} == {f"{prefix}sweep"}
 
 
 def test_a_slack_flood_cannot_take_the_iam_door_or_the_terminator(deployed: Deployed) -> None:
