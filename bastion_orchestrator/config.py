@@ -63,11 +63,11 @@ def _principal_map(value: Any) -> Any:
 
 
 CsvSet = Annotated[frozenset[str], BeforeValidator(_csv)]
-# Whom an approver signs as on the IAM door: an IAM user, a role (every session of it), or one
-# assumed-role session.
+# Whom an approver signs as on the IAM door: an IAM user, a role (every session of it), one
+# assumed-role session, a federated user, or the account root: every caller shape the door takes.
 _SIGNS_AS = (
-    r"^arn:aws[a-z-]*:(iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+"
-    r"|sts::[0-9]{12}:assumed-role/[A-Za-z0-9_+=,.@-]+/[A-Za-z0-9_+=,.@-]+)$"
+    r"^arn:aws[a-z-]*:(iam::[0-9]{12}:((role|user)/[A-Za-z0-9_+=,.@/-]+|root)"
+    r"|sts::[0-9]{12}:(assumed-role/[A-Za-z0-9_+=,.@-]+|federated-user)/[A-Za-z0-9_+=,.@-]+)$"
 )
 PrincipalMap = Annotated[
     dict[

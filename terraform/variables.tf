@@ -729,16 +729,16 @@ variable "approver_user_ids" {
 
 variable "approver_iam_principals" {
   type        = map(list(string))
-  description = "For requests made through the IAM door: each approver's Slack id -> the IAM principals that person signs as (IAM user ARNs, role ARNs meaning every session of the role, or assumed-role session ARNs); [] for an approver who signs as none (APPROVER_IAM_PRINCIPALS). An approver without an entry cannot approve IAM-door requests: the orchestrator cannot tell they are not the requester, so it refuses."
+  description = "For requests made through the IAM door: each approver's Slack id -> the IAM principals that person signs as (IAM user ARNs, role ARNs meaning every session of the role, assumed-role session or federated-user ARNs; prefer the role: a session name is the caller's to choose); [] for an approver who signs as none (APPROVER_IAM_PRINCIPALS). An approver without an entry cannot approve IAM-door requests: the orchestrator cannot tell they are not the requester, so it refuses."
   default     = {}
   nullable    = false
 
   validation {
     condition = alltrue(flatten([for id, arns in var.approver_iam_principals : concat(
       [can(regex("^[A-Za-z0-9_.@-]{1,64}$", id))],
-      [for arn in arns : can(regex("^arn:aws[a-z-]*:(iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+|sts::[0-9]{12}:assumed-role/[A-Za-z0-9_+=,.@-]+/[A-Za-z0-9_+=,.@-]+)$", arn))]
+      [for arn in arns : can(regex("^arn:aws[a-z-]*:(iam::[0-9]{12}:((role|user)/[A-Za-z0-9_+=,.@/-]+|root)|sts::[0-9]{12}:(assumed-role/[A-Za-z0-9_+=,.@-]+|federated-user)/[A-Za-z0-9_+=,.@-]+)$", arn))]
     )]))
-    error_message = "approver_iam_principals maps Slack user ids to IAM user, role or assumed-role session ARNs."
+    error_message = "approver_iam_principals maps Slack user ids to IAM user, role, root, assumed-role session or federated-user ARNs."
   }
 }
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from bastion_orchestrator.app.policy import arn_is_listed
 from bastion_orchestrator.clock import Clock, iso
-from bastion_orchestrator.domain.actor import Actor, Owner
+from bastion_orchestrator.domain.actor import OPERATOR, Actor, Owner
 from bastion_orchestrator.domain.approval import Approval, Status
 from bastion_orchestrator.domain.bastion import Bastion, Tag
 from bastion_orchestrator.domain.ports import Notice, Notifier
@@ -68,7 +68,9 @@ class ApprovalBoard(Protocol):
     def update(self, approval: Approval) -> None:
         """Show the outcome in place of the buttons."""
 
-    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None: ...
+    def break_glass(
+        self, owner: Owner, instance_id: str, hours: float, reason: str, *, extended: bool = False
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,16 +118,19 @@ class Approvals:
             email=bastion.tags.get(Tag.EMAIL),
             arn=bastion.tags.get(Tag.ARN),
         )
+        asker = {"user_id": actor.user_id, "arn": actor.arn, "email": actor.email}
         asked = Approval(
             id=_new_id(),
             status="pending",
             environment=self.environment,
             requester_id=owner.user_id,
-            requester_label=_label(actor, owner),
+            requester_label=actor.arn or (f"<@{actor.user_id}>" if actor.user_id else OPERATOR),
             requester_email=owner.email,
             door=bastion_door(bastion, actor),
             request={"instance_id": bastion.instance_id, "until": iso(until)}
-            | ({"reason": bastion.reason} if bastion.reason else {}),
+            | ({"reason": bastion.reason} if bastion.reason else {})
+            # Who asked (an admin may ask for someone's bastion): not the approver either.
+            | {"asked_by": {k: v for k, v in asker.items() if v}},
             owner=asdict(owner),
             hours=by.total_seconds() / 3600,
             created_at=now,
@@ -181,21 +186,9 @@ class Approvals:
         if approval is None:
             raise NotFound(f"No approval request {approval_id} in {self.environment}.")
         who = approver.user_id or approver.label  # an approver: the policy checked that
-        self._ensure_other_person(approver, approval)
         if _same_person(approver, approval):
-            audit(
-                "self-approval refused",
-                actor=approver.label,
-                action="approve",
-                instance_id=None,
-                door=approver.door,
-                approval_id=approval_id,
-            )
-            count("SelfApprovalsRefused")
-            raise Forbidden(
-                f"Nobody approves their own request: ask another approver ({self._names()}).",
-                approval_id=approval_id,
-            )
+            self._refuse_self(approver, approval, "it is yours")
+        self._ensure_other_person(approver, approval)
         status: Status = "approved" if approve else "denied"
         decided = self.store().decide(approval_id, status, by=who, now=now, reason=reason)
         if not decided:
@@ -225,38 +218,45 @@ class Approvals:
         return result, True
 
     def _ensure_other_person(self, approver: Actor, approval: Approval) -> None:
-        """An IAM request names its requester by ARN, the approver by Slack id: only the
-        mapping tells they are not one person. Without it, refuse (fail closed)."""
-        requester_arn = approval.owner.get("arn") if approval.door == "iam" else None
-        if not requester_arn:
-            return
-        principals = self.identities.get(approver.user_id or "")
-        if principals is None:
-            count("SelfApprovalsRefused")
-            raise Forbidden(
-                f"Cannot tell that you are not {requester_arn}, who asked through the IAM door: "
-                f"APPROVER_IAM_PRINCIPALS has no entry for {approver.user_id}. Ask a platform "
-                "admin to map your Slack id to the IAM principals you sign as (module variable "
-                'approver_iam_principals, e.g. {"U0APPROVER1": ["arn:aws:iam::123456789012:'
-                'role/Developer"]}, or [] if you sign as none); another mapped approver may '
-                "approve meanwhile.",
-                approval_id=approval.id,
-            )
-        if signs_as(str(requester_arn), principals) or _cut_match(str(requester_arn), principals):
-            audit(
-                "self-approval refused",
-                actor=approver.label,
-                action="approve",
-                instance_id=None,
-                door=approver.door,
-                approval_id=approval.id,
-            )
-            count("SelfApprovalsRefused")
-            raise Forbidden(
-                f"Nobody approves their own request: {requester_arn} is one of the principals "
-                f"you sign as (APPROVER_IAM_PRINCIPALS). Ask another approver ({self._names()}).",
-                approval_id=approval.id,
-            )
+        """Nobody approves what they asked for, or what is for them. IAM principals (an IAM
+        requester, an IAM admin who asked) and approvers' Slack ids are told apart only by
+        APPROVER_IAM_PRINCIPALS: without an entry, refuse (fail closed)."""
+        asker = approval.request.get("asked_by") or {}
+        if approver.user_id and approver.user_id == asker.get("user_id"):
+            self._refuse_self(approver, approval, "you asked for it")
+        if approver.email and approver.email.lower() == str(asker.get("email", "")).lower():
+            self._refuse_self(approver, approval, "you asked for it")
+        arns = [asker.get("arn"), approval.owner.get("arn") if approval.door == "iam" else None]
+        for arn in filter(None, arns):
+            principals = self.identities.get(approver.user_id or "")
+            if principals is None:
+                count("SelfApprovalsRefused")
+                raise Forbidden(
+                    f"Cannot tell that you are not {arn}, an IAM principal behind this "
+                    f"request: APPROVER_IAM_PRINCIPALS has no entry for {approver.user_id}. Ask "
+                    "a platform admin to map your Slack id to the IAM principals you sign as "
+                    '(module variable approver_iam_principals, e.g. {"U0APPROVER1": '
+                    '["arn:aws:iam::123456789012:role/Developer"]}, or [] if you sign as none); '
+                    "another mapped approver may approve meanwhile.",
+                    approval_id=approval.id,
+                )
+            if signs_as(str(arn), principals) or _cut_match(str(arn), principals):
+                self._refuse_self(approver, approval, f"{arn} is one of the principals you sign as")
+
+    def _refuse_self(self, approver: Actor, approval: Approval, why: str) -> None:
+        audit(
+            "self-approval refused",
+            actor=approver.label,
+            action="approve",
+            instance_id=approval.instance_id,
+            door=approver.door,
+            approval_id=approval.id,
+        )
+        count("SelfApprovalsRefused")
+        raise Forbidden(
+            f"Nobody approves their own request ({why}). Ask another approver ({self._names()}).",
+            approval_id=approval.id,
+        )
 
     def launched(self, approval: Approval, instance_id: str) -> None:
         """The approved bastion exists: show it in the approval message."""
@@ -273,12 +273,19 @@ class Approvals:
         return expired
 
     def announce_break_glass(
-        self, owner: Owner, actor: Actor, result: dict[str, Any], hours: float, reason: str
+        self,
+        owner: Owner,
+        actor: Actor,
+        result: dict[str, Any],
+        hours: float,
+        reason: str,
+        *,
+        extended: bool = False,
     ) -> None:
         audit(
-            "break-glass launch",
+            "break-glass extension" if extended else "break-glass launch",
             actor=actor.label,
-            action="create",
+            action="extend" if extended else "create",
             instance_id=result.get("instance_id"),
             door=actor.door,
             environment=self.environment,
@@ -287,7 +294,8 @@ class Approvals:
         )
         count("BreakGlassLaunches")
         try:
-            self.board().break_glass(owner, str(result.get("instance_id")), hours, reason)
+            iid = str(result.get("instance_id"))
+            self.board().break_glass(owner, iid, hours, reason, extended=extended)
         except Exception as e:
             count("NotificationFailures")
             logger.error("break-glass announcement failed", extra={"error": repr(e)})

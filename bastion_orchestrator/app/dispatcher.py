@@ -157,7 +157,7 @@ class Dispatcher:
             who = Owner(actor.user_id or "operator", actor.username or "", arn=actor.arn)
             hours = float(result.get("extended_hours", 0.0))
             reason = act.break_glass_reason or ""
-            self.approvals().announce_break_glass(who, actor, result, hours, reason)
+            self.approvals().announce_break_glass(who, actor, result, hours, reason, extended=True)
         return result
 
     def _verdict(self, verdict: Verdict, actor: Actor, service: Orchestrator) -> dict[str, Any]:

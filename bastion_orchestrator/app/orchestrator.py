@@ -134,7 +134,7 @@ class Orchestrator:
             tags[Tag.APPROVED_BY] = approved_by
         if break_glass:
             tags[Tag.BREAK_GLASS] = "true"
-        if break_glass or s.approval_required:
+        if s.approval_required:  # what was granted binds its extends (see extend)
             tags[Tag.GRANTED_UNTIL] = iso(expires)
         script = self._boot(req, owner, profile, now, expires)
         token = client_token(s.project_name, s.environment, user_id, request_id)
@@ -412,10 +412,16 @@ class Orchestrator:
             return self._already_extended(bastion, now)
         extension = extended_expiry(bastion, self.rules, now)
         if act.break_glass_reason is not None:
+            if not self._protected():
+                raise InvalidRequest(
+                    "break_glass on extend breaks an approval, and this deployment requires "
+                    "none (APPROVAL_REQUIRED is off): extend without break_glass.",
+                    errors=[{"field": "break_glass", "problem": "only where approvals apply"}],
+                )
             return self._break_glass_extend(bastion, act.break_glass_reason, actor, request_id)
         if self._beyond_grant(bastion, extension.expires_at, approver=act.grants):
             raise BeyondGrant(bastion, extension.expires_at, self.rules.extension)
-        grant = {Tag.GRANTED_UNTIL: iso(extension.expires_at)} if self._protected(bastion) else {}
+        grant = {Tag.GRANTED_UNTIL: iso(extension.expires_at)} if self._protected() else {}
         return self._extended(bastion, extension, grant, actor=actor, request_id=request_id)
 
     def extend_approved(
@@ -431,6 +437,14 @@ class Orchestrator:
             return self._already_extended(bastion, now)
         # Refused if it expired meanwhile (terminating) or already sits at its cap.
         extended_expiry(bastion, replace(self.rules, extension=timedelta(0)), now)
+        current = bastion.expires_at(self.rules)
+        if until <= current:  # extended past it meanwhile (a break-glass): never shorten it
+            return {
+                **self._view(bastion, now),
+                "already_extended": True,
+                "message": f"It already runs until {iso(current)}, past the {iso(until)} this "
+                "request asked for; nothing was changed.",
+            }
         cap = bastion.cap(self.rules).replace(microsecond=0)
         extension = Extension(min(until, cap), capped=until > cap)
         granted = {Tag.GRANTED_UNTIL: iso(extension.expires_at)}
@@ -449,13 +463,15 @@ class Orchestrator:
         hours = self.settings.break_glass_hours
         return {**result, "break_glass": True, "extended_hours": hours, "reason": reason}
 
-    def _protected(self, bastion: Bastion) -> bool:
-        return self.settings.approval_required or bastion.tags.get(Tag.BREAK_GLASS) == "true"
+    def _protected(self) -> bool:
+        """Grants bind where approvals exist (APPROVAL_REQUIRED): elsewhere nobody could
+        approve an extension, so every bastion, break-glass or not, extends as before."""
+        return self.settings.approval_required
 
     def _beyond_grant(self, bastion: Bastion, expires: datetime, *, approver: bool) -> bool:
         """Past what was granted, in a protected environment. An approver's extend is its own
         grant (as their create is), except of a break-glass bastion."""
-        if not self._protected(bastion):
+        if not self._protected():
             return False
         if approver and bastion.tags.get(Tag.BREAK_GLASS) != "true":
             return False

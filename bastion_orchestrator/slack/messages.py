@@ -396,7 +396,10 @@ def _asked(approval: Approval, *, plain: bool = False) -> str:
         return f"for a bastion for {hours}"
     until = str(approval.request.get("until", ""))
     when = until if plain else slack_time(until, until)
-    return f"to extend bastion `{approval.instance_id}` by {hours}, until {when}"
+    asker = approval.request.get("asked_by") or {}
+    owner = str(approval.owner.get("user_id") or "")
+    whose = f"{mention(owner)}'s " if owner and asker.get("user_id") != owner else ""
+    return f"to extend {whose}bastion `{escape(approval.instance_id)}` by {hours}, until {when}"
 
 
 def approval_outcome(approval: Approval) -> tuple[str, Blocks]:
@@ -442,20 +445,31 @@ def _escaped(approval: Approval) -> Approval:
 
 
 def break_glass(
-    environment: str, requester: str, instance_id: str, hours: float, reason: str
+    environment: str,
+    requester: str,
+    instance_id: str,
+    hours: float,
+    reason: str,
+    *,
+    extended: bool = False,
 ) -> tuple[str, Blocks]:
-    """The loud announcement; ``requester`` is ``label``-ed (a mention stays live), the reason
-    and the rest shown as text."""
+    """The loud announcement of a break-glass launch (or extension); ``requester`` is
+    ``label``-ed (a mention stays live), the reason and the rest shown as text."""
     environment, requester, reason = escape(environment), label(requester), escape(reason)
     instance_id = escape(instance_id)
-    text = (
-        f"BREAK-GLASS: {requester} launched bastion {instance_id} in {environment} for "
-        f"{hours:g} h without approval: {reason}"
+    did = (
+        f"extended bastion {instance_id} by" if extended else f"launched bastion {instance_id} for"
+    )
+    text = f"BREAK-GLASS: {requester} {did} {hours:g} h in {environment} without approval: {reason}"
+    did = (
+        f"extended bastion `{instance_id}` by"
+        if extended
+        else f"launched bastion `{instance_id}` for"
     )
     blocks = [
         _section(
             f":rotating_light: *BREAK-GLASS in {environment}* :rotating_light:\n{requester} "
-            f"launched bastion `{instance_id}` for *{hours:g} h* without approval.\n"
+            f"{did} *{hours:g} h* without approval.\n"
             f"*Reason:* {_fit(reason, 1000)}"
         ),
         _context("Tagged BreakGlass=true. Review it now; destroy it if it is not justified."),

@@ -247,11 +247,14 @@ class SlackApprovalBoard:
         else:
             self._notifier.announce(self._channel, text, blocks)
 
-    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None:
+    def break_glass(
+        self, owner: Owner, instance_id: str, hours: float, reason: str, *, extended: bool = False
+    ) -> None:
         from bastion_orchestrator.slack.messages import break_glass
 
         who = owner.arn or mention(owner.user_id)  # break_glass shows an ARN as text
-        text, blocks = break_glass(self._environment(), who, instance_id, hours, reason)
+        environment = self._environment()
+        text, blocks = break_glass(environment, who, instance_id, hours, reason, extended=extended)
         self._notifier.announce(self._channel, text, blocks)
 
     @staticmethod
@@ -276,8 +279,11 @@ class LoggedBoard:
             "approval decided", extra={"approval_id": approval.id, "status": approval.status}
         )
 
-    def break_glass(self, owner: Owner, instance_id: str, hours: float, reason: str) -> None:
+    def break_glass(
+        self, owner: Owner, instance_id: str, hours: float, reason: str, *, extended: bool = False
+    ) -> None:
         logger.warning(
-            "BREAK-GLASS launch (no approval channel to announce it in)",
+            f"BREAK-GLASS {'extension' if extended else 'launch'} (no approval channel to "
+            "announce it in)",
             extra={"user_id": owner.user_id, "instance_id": instance_id, "reason": reason},
         )

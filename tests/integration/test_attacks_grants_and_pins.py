@@ -3,7 +3,9 @@ extends, readiness events, the IAM principal mapping, escaping, continuation sco
 pins, tried through every door.
 
 A test of an attack the system resists passes. A hole found is written as the secure
-behaviour and marked ``xfail(strict=True, reason="HOLE: ...")``: it fails until it is fixed.
+behaviour; the five holes it found (an asker approving their own extension, an approval
+shortening a bastion, break-glass extends outside protected deployments, federated approvers
+that could not be mapped) are closed, and their tests pass.
 """
 
 from __future__ import annotations
@@ -121,12 +123,6 @@ def test_an_iam_admin_is_never_an_approver_so_its_extend_is_a_request(
     assert answer.get("pending_approval") is True and expiry(aws, iid) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: an extension request records the bastion's owner as its requester, not "
-    "who asked: an IAM admin who is also a Slack approver (mapped to that IAM role in "
-    "APPROVER_IAM_PRINCIPALS) asks to extend another user's bastion and approves it alone",
-)
 def test_an_iam_admin_cannot_approve_the_extension_they_asked_for(
     aws, approvals, clock, lambda_context, lambda_async, monkeypatch
 ):
@@ -146,11 +142,6 @@ def test_an_iam_admin_cannot_approve_the_extension_they_asked_for(
     assert result.get("error") == "FORBIDDEN" and expiry(aws, iid) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a Slack admin who is an approver presses Extend on another user's "
-    "break-glass bastion, and the request (labelled as the owner's) is theirs to approve",
-)
 def test_a_slack_admin_approver_cannot_approve_the_extension_they_asked_for(
     aws, approvals, clock, lambda_context, lambda_async, monkeypatch
 ):
@@ -273,11 +264,6 @@ def test_an_extension_request_without_its_kind_launches_nothing(
     assert aws.running() == [iid] and expiry(aws, iid) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE (low): an approved extension sets ExpiresAt to the `until` the approvers saw "
-    "even when the bastion already runs longer (new break-glass meanwhile): it shortens it",
-)
 def test_an_approved_extension_never_shortens_a_bastion(
     aws, approvals, clock, lambda_context, lambda_async
 ):
@@ -379,12 +365,6 @@ def test_a_break_glass_extend_reason_is_shown_as_text(
     assert "&lt;!here&gt;" in loud.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE (low): break-glass extend is accepted where nothing is protected "
-    "(APPROVAL_REQUIRED off): it tags BreakGlass=true, after which the owner's plain extends "
-    "become approval requests nobody can answer",
-)
 def test_a_break_glass_extend_in_an_unprotected_deployment_does_not_lock_the_owner_out(
     aws, slack, idempotency_table, clock, lambda_context
 ):
@@ -570,12 +550,6 @@ def test_a_role_with_a_path_cannot_approve_its_own_session(
     assert refused["error"] == "FORBIDDEN" and aws.running() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE (low): APPROVER_IAM_PRINCIPALS cannot name a federated user (or the root "
-    "user), both of which the IAM door accepts as requesters: such an approver can only be "
-    "mapped to [] and then approves their own requests",
-)
 def test_an_approver_who_signs_as_a_federated_user_can_be_mapped(
     aws, approvals, clock, lambda_context, lambda_async, monkeypatch
 ):
