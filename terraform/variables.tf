@@ -82,8 +82,8 @@ variable "lambda_runtime" {
 
 variable "orchestrator_memory_size" {
   type        = number
-  description = "Memory (MB) of the orchestrator function."
-  default     = 256
+  description = "Memory (MB) of the orchestrator and Slack functions. Lambda gives CPU in proportion to memory (1769 MB = 1 vCPU), and a cold start is CPU-bound: measured under that share (make bench), a cold Slack status takes about 1.5 s at 1769 MB, 2.0 s at 1024 MB and 6.8 s at 256 MB, past Slack's 3 s. Single-threaded Python gains nothing above 1769 MB; below it, a CPU-bound request costs about the same GB-seconds at any size, so the larger size costs a team of 20 cents a month (module README, Cost)."
+  default     = 1769
   nullable    = false
 
   validation {
@@ -94,8 +94,8 @@ variable "orchestrator_memory_size" {
 
 variable "orchestrator_timeout" {
   type        = number
-  description = "Timeout (seconds) of the orchestrator function. Slack's 3-second answer is made early; the slow work runs in an asynchronous self-invocation bounded by this timeout, which also bounds how long a Slack create waits to say \"ready\" (up to 3 minutes)."
-  default     = 240
+  description = "Timeout (seconds) of the orchestrator and Slack functions. No invocation waits for a bastion (readiness is checked by short scheduled events), so the longest is a create that retries throttled calls: at most 4 attempts of 3 s connect + 8 s read per call, inside 60 s; the bastion CLI waits 75 s."
+  default     = 60
   nullable    = false
 
   validation {
@@ -130,7 +130,7 @@ variable "slack_reserved_concurrency" {
 
 variable "auto_terminate_memory_size" {
   type        = number
-  description = "Memory (MB) of the auto-terminator function."
+  description = "Memory (MB) of the auto-terminator function. Its work has no person waiting on it (warnings, terminations, readiness checks, the sweep): measured under Lambda's CPU share, a 10,000-bastion sweep takes about 60 s at 256 MB, five times inside the 300 s timeout (make bench)."
   default     = 256
   nullable    = false
 

@@ -212,8 +212,15 @@ def email_of(secret: Callable[[], SlackSecret], user_id: str, *, api_url: str) -
     return None
 
 
+# Notices whose facts an audit line already records at INFO ("bastion created", "extended",
+# "terminated"): without Slack, their text is logged at DEBUG, or a 10,000-bastion sweep would
+# write every termination twice.
+_AUDITED: Final = frozenset({"created", "extended", "terminated"})
+
+
 def _log_only(notice: Notice, text: str) -> None:
-    logger.info(
+    log = logger.debug if notice.kind in _AUDITED else logger.info
+    log(
         "notification (no Slack configured)",
         extra={
             "kind": notice.kind,

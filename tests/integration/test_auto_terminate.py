@@ -131,10 +131,30 @@ def test_webhook_only_gets_the_channel_notice(aws, clock, lambda_context, monkey
 
 
 def test_without_slack_notifications_are_logged(aws, clock, lambda_context, caplog):
+    import logging
+
     iid = launch(lambda_context)
     clock.advance(hours=3)
-    assert fire(lambda_context, "terminate", instance_id=iid)["outcome"] == "terminated"
-    assert "notification (no Slack configured)" in caplog.messages
+    with caplog.at_level(logging.DEBUG, logger="bastion-orchestrator"):
+        assert fire(lambda_context, "terminate", instance_id=iid)["outcome"] == "terminated"
+    [notice] = [r for r in caplog.records if r.getMessage() == "notification (no Slack configured)"]
+    assert notice.instance_id == iid and iid in notice.text
+    # A termination's audit line says it at INFO; its notice text (the same facts) at DEBUG, so
+    # a sweep of thousands writes each termination once at the default level
+    [audited] = [r for r in caplog.records if r.getMessage() == "bastion terminated"]
+    assert audited.levelno == logging.INFO and audited.instance_id == iid
+    assert notice.levelno == logging.DEBUG
+
+
+def test_without_slack_a_warning_is_logged_at_info(aws, clock, lambda_context, caplog):
+    import logging
+
+    iid = launch(lambda_context)
+    clock.advance(hours=2, minutes=31)
+    with caplog.at_level(logging.INFO, logger="bastion-orchestrator"):
+        fire(lambda_context, "warn", instance_id=iid)
+    [notice] = [r for r in caplog.records if r.getMessage() == "notification (no Slack configured)"]
+    assert notice.levelno == logging.INFO and notice.kind == "warning"
 
 
 def test_sweep_terminates_expired_bastions_whose_schedules_were_lost(
