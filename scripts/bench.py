@@ -1006,7 +1006,11 @@ def sweeps_fake(sizes: list[int]) -> None:
         print(_threads(first))
         print(f"    next run: {_summary(runs[1])}")
         table.append((count, first))
-    print("\n  per bastion (cold run)   calls   CPU      wall     peak RSS (the Lambda has 128 MB)")
+    memory = module_memory().get("auto_terminate_memory_size", 0)
+    print(
+        "\n  per bastion (cold run)   calls   CPU      wall     peak RSS (the auto-terminator "
+        f"has {memory} MB)"
+    )
     for count, run in table:
         calls = sum(run["calls"].values())
         print(

@@ -42,6 +42,13 @@ def extend(ctx: Any, instance_id: str, **fields: Any) -> dict[str, Any]:
     return handler.lambda_handler(payload, ctx)
 
 
+def press_extend(ctx: Any, clock: Any, queued: list[dict[str, Any]], iid: str) -> dict[str, Any]:
+    """The owner presses Extend in the warning; the answer of its continuation."""
+    slack_post(ctx, clock, button("bastion_extend", iid, user_id=OWNER))
+    [answer] = run_queued(ctx, queued)
+    return answer
+
+
 def schedules(aws: Any) -> dict[str, Any]:
     return {
         name: {k: v for k, v in s.items() if k != "ResponseMetadata"}
@@ -85,8 +92,7 @@ def test_the_warnings_extend_button_asks_the_approvers_too(
     iid = approved_bastion(lambda_context, clock, lambda_async)
     before = expiry(aws, iid)
 
-    slack_post(lambda_context, clock, button("bastion_extend", iid, user_id=OWNER))
-    [answer] = run_queued(lambda_context, lambda_async)
+    answer = press_extend(lambda_context, clock, lambda_async, iid)
 
     assert answer["pending_approval"] is True and expiry(aws, iid) == before
     assert "extend bastion" in approvals.to(CHANNEL)[-1].all_text()
@@ -143,8 +149,7 @@ def test_a_denied_extension_changes_nothing_and_the_owner_is_told(
 ):
     iid = approved_bastion(lambda_context, clock, lambda_async)
     before = expiry(aws, iid)
-    slack_post(lambda_context, clock, button("bastion_extend", iid, user_id=OWNER))
-    [asked] = run_queued(lambda_context, lambda_async)
+    asked = press_extend(lambda_context, clock, lambda_async, iid)
 
     press(lambda_context, clock, lambda_async, "bastion_deny", asked["approval_id"], "UAPPROVER1")
 
@@ -183,8 +188,7 @@ def test_a_break_glass_bastion_does_not_extend_by_a_click(
     iid = break_glass_bastion(lambda_context, clock, lambda_async)
     before = expiry(aws, iid)
 
-    slack_post(lambda_context, clock, button("bastion_extend", iid, user_id=OWNER))
-    [answer] = run_queued(lambda_context, lambda_async)
+    answer = press_extend(lambda_context, clock, lambda_async, iid)
 
     assert answer["pending_approval"] is True and expiry(aws, iid) == before
 
