@@ -10,7 +10,7 @@ help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
 	@echo "make test     - lint + the whole test suite (what CI runs)"
 	@echo "make lint     - ruff + mypy --strict"
-	@echo "make bench    - API calls, Lambda-like cold starts (Python 3.12), sweeps; ~3 min"
+	@echo "make bench    - API calls, cold starts inside Lambda's CPU share (Python 3.12), sweeps; ~5 min"
 	@echo "make package  - build dist/bastion-orchestrator.zip for Lambda (arm64, 3.12 bytecode)"
 	@echo "make tf-check - terraform fmt/validate (module + examples) + checkov, offline"
 	@echo "make tf-test  - apply the module to a local moto server and run the handlers"

@@ -1,4 +1,4 @@
-"""`make bench`: figures, not pass/fail, in under 4 minutes on the 2-core build machine.
+"""`make bench`: figures, not pass/fail, in about 5 minutes on the 2-core build machine.
 
 1. AWS API calls per action against moto (in-process), counted on every botocore client in
    the process: ours, and any a library makes (a create without ``AMI_ID`` reads the image
@@ -9,9 +9,11 @@
 3. the Lambda-like layout: Python 3.12, the package as ``make package`` builds it (with its
    bytecode; host wheels for pydantic-core's extension, the zip's is arm64) on ``sys.path``
    before a boto3-only directory, ``PYTHONDONTWRITEBYTECODE=1`` (``/var/task`` is read-only).
-   Cold imports of each handler against ``import boto3``, and a cold Slack create ack and
-   ``status`` against their floors, each measured in paired fresh interpreters, alternating
-   A/B and B/A; the endpoint is ``tests/support/fake_aws.py``;
+   Cold imports of each handler against ``import boto3``, and a cold Slack create ack, button
+   ack, ``status`` and IAM-door ``status`` against their floors, each measured in paired fresh
+   interpreters, alternating A/B and B/A, inside a v1 cgroup cpu quota of the CPU share Lambda
+   gives the module's memory (``--memory``; 1,769 MB = 1 vCPU); the endpoint is
+   ``tests/support/fake_aws.py``;
 4. sweeps of 2,500, 10,000 and 20,000 bastions against ``tests/support/fake_aws.py`` (an
    EC2/Scheduler stand-in on the real wire protocols), each in a fresh interpreter like a
    cold Lambda, then the next run in the same (warm) one: API calls, wall and CPU time per
