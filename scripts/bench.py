@@ -860,9 +860,11 @@ def lambda_like(rounds: int, memories: list[int]) -> None:
             f"`make package`'s zip + host pydantic-core extension | boto3-only dir; "
             f"{Path(layout.python).name} {layout.python})"
         )
+        default = module_memory().get("orchestrator_memory_size")
         for memory in memories:
             with cpu_quota(memory) as quota:
-                print(f"\nCold starts at {quota.label()}")
+                what = "the module's default" if memory == default else "not the default"
+                print(f"\nCold starts at {quota.label()} ({what})")
                 cold_imports(layout, rounds, quota)
                 cold_requests(layout, rounds, quota)
 
