@@ -82,7 +82,7 @@ variable "lambda_runtime" {
 
 variable "orchestrator_memory_size" {
   type        = number
-  description = "Memory (MB) of the orchestrator and Slack functions. Lambda gives CPU in proportion to memory (1769 MB = 1 vCPU), and a cold start is CPU-bound. Measured under that share (make bench, whole process, median of 5): a cold Slack create ack takes 0.8 s at 1769 MB, 1.0 s at 1024 MB and 4.5 s at 256 MB; a cold Slack status 1.5 s, 2.0 s and 7.8 s. Slack gives up at 3 s. Single-threaded Python gains nothing above 1769 MB; below it a CPU-bound request costs about the same GB-seconds at any size, so this costs a team of 20 cents a month (module README, Cost)."
+  description = "Memory (MB) of the orchestrator and Slack functions. Lambda gives CPU in proportion to memory (1769 MB = 1 vCPU), and a cold start is CPU-bound. Measured under that share (make bench, whole process, median of 5): a cold Slack create ack takes 0.54 s at 1769 MB, 0.92 s at 1024 MB and 4.0 s at 256 MB; a cold Slack status 1.05 s, 1.78 s and 7.3 s. Slack gives up at 3 s. Single-threaded Python gains nothing above 1769 MB; below it a CPU-bound request costs about the same GB-seconds at any size, so this costs a team of 20 cents a month (module README, Cost)."
   default     = 1769
   nullable    = false
 
