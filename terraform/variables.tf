@@ -111,8 +111,8 @@ variable "orchestrator_reserved_concurrency" {
   nullable    = true
 
   validation {
-    condition     = var.orchestrator_reserved_concurrency == null || try(var.orchestrator_reserved_concurrency >= 2, false)
-    error_message = "orchestrator_reserved_concurrency must be null or at least 2 (a Slack request and its asynchronous self-invocation run at once)."
+    condition     = var.orchestrator_reserved_concurrency == null || try(var.orchestrator_reserved_concurrency >= 1, false)
+    error_message = "orchestrator_reserved_concurrency must be null or at least 1 (the Slack door and its self-invocations run on the Slack function)."
   }
 }
 

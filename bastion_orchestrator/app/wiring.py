@@ -203,6 +203,7 @@ def orchestrator() -> Orchestrator:
         clock=now,
         region=clients.region(),
         slots=slots(),
+        sleep=sleep,  # a concurrent create's short poll: injected with the clock
         forensics=forensics(),
     )
 
