@@ -55,13 +55,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    POWERTOOLS_METRICS_DISABLED="true",
-)
+from tests.support.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
+
+os.environ.update(OFFLINE_AWS, POWERTOOLS_METRICS_DISABLED="true")
 # Quiet unless told: the sweep on its memory runs its worker at the module's log level.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 ACCOUNT = "123456789012"

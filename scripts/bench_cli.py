@@ -129,11 +129,10 @@ def _emulator() -> Iterator[None]:
     from moto import mock_aws
 
     saved = dict(os.environ)
+    from tests.support.offline_aws import OFFLINE_AWS
+
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
+        OFFLINE_AWS,
         POWERTOOLS_LOG_LEVEL="ERROR",
         POWERTOOLS_METRICS_DISABLED="true",
         SESSION_DOCUMENT="docustack-dev-bastion-session",

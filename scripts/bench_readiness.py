@@ -23,14 +23,9 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-    POWERTOOLS_METRICS_NAMESPACE="Bench",
-)
+from tests.support.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
+
+os.environ.update(OFFLINE_AWS, POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_NAMESPACE="Bench")
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ACCOUNT = "123456789012"
 
