@@ -69,6 +69,7 @@ test-clock:
 # The Lambda-like layout needs a Python 3.12 (LAMBDA_PYTHON, PATH or pyenv), as `package` does.
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_readiness.py
 	$(PY) scripts/bench_cli.py
 
 clean:
