@@ -25,6 +25,14 @@ HOSTILE = "<!channel> <@U12345678> <https://evil.example|AWS console> & done"
 LIVE = ("<!channel>", "<@U12345678>", "<https://evil")
 CHANNEL = "C0APPROVALS"
 APPROVERS = "UAPPROVER1,UAPPROVER2"
+# A direct create whose every free-text field is the hostile text.
+HOSTILE_CREATE = {
+    "action": "create",
+    "user_id": "U12345",
+    "username": "john.doe",
+    "display_name": HOSTILE,
+    "reason": HOSTILE,
+}
 
 
 @pytest.fixture
@@ -65,13 +73,7 @@ def test_an_iam_requests_reason_reaches_approvers_as_text(aws, approvals, lambda
 
 def test_a_direct_requests_fields_reach_approvers_as_text(aws, approvals, lambda_context):
     answer = handler.lambda_handler(
-        {
-            "action": "create",
-            "user_id": "U12345",
-            "username": "john.doe",
-            "display_name": HOSTILE,
-            "reason": HOSTILE,
-        },
+        dict(HOSTILE_CREATE),
         lambda_context,
     )
     assert answer["pending_approval"] is True
@@ -139,13 +141,7 @@ def test_a_slack_create_with_a_hostile_reason_posts_nothing_live(
 
 def test_a_direct_create_with_hostile_fields_posts_nothing_live(aws, slack, lambda_context):
     result = handler.lambda_handler(
-        {
-            "action": "create",
-            "user_id": "U12345",
-            "username": "john.doe",
-            "display_name": HOSTILE,
-            "reason": HOSTILE,
-        },
+        dict(HOSTILE_CREATE),
         lambda_context,
     )
     assert result["success"] is True
