@@ -421,7 +421,11 @@ class Orchestrator:
             return self._break_glass_extend(bastion, act.break_glass_reason, actor, request_id)
         if self._beyond_grant(bastion, extension.expires_at, approver=act.grants):
             raise BeyondGrant(bastion, extension.expires_at, self.rules.extension)
-        grant = {Tag.GRANTED_UNTIL: iso(extension.expires_at)} if self._protected() else {}
+        grant: dict[str, str] = {}
+        if self._protected():  # within the grant, or an approver's own: never less than it was
+            grant[Tag.GRANTED_UNTIL] = iso(
+                max(extension.expires_at, granted_until(bastion, self.rules))
+            )
         return self._extended(bastion, extension, grant, actor=actor, request_id=request_id)
 
     def extend_approved(
