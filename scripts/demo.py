@@ -142,6 +142,9 @@ def provision(slack: Any) -> dict[str, str]:
         "SLACK_SECRET_ARN": secret,
         "SLACK_CHANNEL": "#platform-bastions",
         "SLACK_API_URL": slack.api_url,
+        # The module's logged documents, which its user policy requires (README, Connecting)
+        "SESSION_DOCUMENT": "docustack-dev-bastion-session",
+        "PORT_FORWARD_DOCUMENT": "docustack-dev-bastion-port-forward",
     }
     os.environ.update(env)
     for key in (
@@ -151,6 +154,7 @@ def provision(slack: Any) -> dict[str, str]:
         "BASTION_SECURITY_GROUP_ID",
         "SCHEDULE_GROUP",
         "SLACK_CHANNEL",
+        "PORT_FORWARD_DOCUMENT",
     ):
         print(f"  {key}={env[key]}")
     return env
@@ -290,7 +294,10 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
     from tests.support.slack_requests import button, slash_command
 
     post, run_async, arm = queue
-    step("prod rules: APPROVAL_REQUIRED=true, approvers maria and sam, channel #prod-approvals")
+    step(
+        "the rules a prod deployment has, switched on here: APPROVAL_REQUIRED=true, approvers "
+        "maria and sam, channel #prod-approvals"
+    )
     boto3.client("dynamodb").create_table(
         TableName="docustack-dev-idempotency",
         BillingMode="PAY_PER_REQUEST",
@@ -324,7 +331,8 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
     [refused] = run_async()
     check(
         refused.get("error") == "FORBIDDEN" and "not an approver" in refused.get("message", ""),
-        "refused where she pressed it: nobody approves their own request",
+        "refused where she pressed it: she is not an approver (and nobody approves their own "
+        "request)",
     )
 
     step("Slack: maria (an approver) presses Approve")

@@ -80,17 +80,22 @@ class SlackJobs:
             self._deliver(job, self._notice(job, result), dm=False)
             return
         status = result.get("approval_status")
-        launched = result.get("instance_id")
-        what = f"{status}" + (f": bastion {launched} launching" if launched else "")
+        instance_id = result.get("instance_id")
+        extension = result.get("approval_kind") == "extend"
+        done = f"extended to {result.get('expires_at')}" if extension else "launching"
+        what = f"{status}" + (f": bastion {instance_id} {done}" if instance_id else "")
         self._deliver(job, self._approval_notice(job, result, "decided", what), dm=False)
         requester = str(result.get("requester_id", ""))
         if (
-            launched
+            instance_id
             and result.get("requester_door") == "slack"
             and re.fullmatch(USER_ID, requester)
         ):
             for_requester = job.model_copy(update={"user_id": requester, "response_url": None})
-            self._launched(for_requester, result)
+            if extension:  # the owner hears the new expiry; the bastion was ready already
+                self._deliver(for_requester, self._notice(for_requester, result))
+            else:
+                self._launched(for_requester, result)
 
     def _approval_notice(
         self, job: SlackJob, result: dict[str, Any], cause: str, what: str | None = None

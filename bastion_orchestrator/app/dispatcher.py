@@ -170,6 +170,7 @@ class Dispatcher:
             "approval_status": approval.status,
             "requester_id": approval.requester_id,
             "requester_door": approval.door,
+            "approval_kind": approval.kind,
         }
         if not decided:
             by = f" by {approval.decided_by}" if approval.decided_by else ""

@@ -371,3 +371,25 @@ def test_a_malformed_mapping_is_a_configuration_error(aws, monkeypatch, lambda_c
     assert (
         answer["error"] == "CONFIGURATION_ERROR" and "APPROVER_IAM_PRINCIPALS" in answer["message"]
     )
+
+
+def test_an_approved_extension_tells_the_owner_extended_not_launching(
+    aws, approvals, clock, lambda_context, lambda_async
+):
+    iid = approved_bastion(lambda_context, clock, lambda_async)
+    asked = press_extend(lambda_context, clock, lambda_async, iid)
+    ready_checks = {name for name in aws.schedules() if "-ready-" in name}
+    told = len(approvals.to(OWNER))
+
+    press(
+        lambda_context, clock, lambda_async, "bastion_approve", asked["approval_id"], "UAPPROVER2"
+    )
+
+    new = approvals.to(OWNER)[told:]
+    assert new and all("launching" not in m.text for m in new)
+    expires = aws.tags(iid)["ExpiresAt"]
+    assert any(f"now expires at {expires}" in m.text for m in new), [m.text for m in new]
+    # The bastion was running already: no second set of readiness checks
+    assert {name for name in aws.schedules() if "-ready-" in name} == ready_checks
+    approver_reply = approvals.replies()[-1].all_text()
+    assert "extended to" in approver_reply and "launching" not in approver_reply
