@@ -71,17 +71,6 @@ def lambda_limited(aws: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, 
     return queued
 
 
-@pytest.fixture
-def approvals(aws: Any, slack: Any, idempotency_table: Any, monkeypatch: pytest.MonkeyPatch):
-    reset_with(
-        monkeypatch,
-        APPROVAL_REQUIRED="true",
-        APPROVER_USER_IDS=APPROVERS,
-        APPROVAL_CHANNEL="C0APPROVALS",
-    )
-    return slack
-
-
 def create_as(ctx: Any, clock: Any, queued: list[dict[str, Any]], user: str) -> str:
     via_slack(ctx, clock, slash_command("bastion create", user_id=user))
     [created] = deliver(ctx, queued)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import handler
-from tests.support.doors import deliver, reset_with, via_slack
+from tests.integration.conftest import CHANNEL  # and its approvals fixture
+from tests.support.doors import deliver, via_slack
 from tests.support.iam_requests import iam_event
 from tests.support.slack_requests import slash_command
 
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.integration
 
 HOSTILE = "<!channel> <@U12345678> <https://evil.example|AWS console> & done"
 LIVE = ("<!channel>", "<@U12345678>", "<https://evil")
-CHANNEL = "C0APPROVALS"
-APPROVERS = "UAPPROVER1,UAPPROVER2"
 # A direct create whose every free-text field is the hostile text.
 HOSTILE_CREATE = {
     "action": "create",
@@ -33,18 +32,6 @@ HOSTILE_CREATE = {
     "display_name": HOSTILE,
     "reason": HOSTILE,
 }
-
-
-@pytest.fixture
-def approvals(aws: Any, slack: Any, idempotency_table: Any, monkeypatch: pytest.MonkeyPatch):
-    reset_with(
-        monkeypatch,
-        APPROVAL_REQUIRED="true",
-        APPROVER_USER_IDS=APPROVERS,
-        APPROVAL_CHANNEL=CHANNEL,
-        BREAK_GLASS_HOURS="1",
-    )
-    return slack
 
 
 def assert_inert(slack: Any, *, expect: bool = True) -> str:
