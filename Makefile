@@ -10,6 +10,7 @@ help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
 	@echo "make test     - lint + the whole test suite (what CI runs)"
 	@echo "make lint     - ruff + mypy --strict"
+	@echo "make structure - functions over 40 lines, modules over 250, import cycles; exit 1 if any"
 	@echo "make bench    - API calls, cold starts inside Lambda's CPU share (Python 3.12), sweeps; ~5 min"
 	@echo "make package  - build dist/bastion-orchestrator.zip for Lambda (arm64, 3.12 bytecode)"
 	@echo "make tf-check - terraform fmt/validate (module + examples) + checkov, offline"
@@ -41,6 +42,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+# The code's shape (tools/structure.py): the longest functions, the largest modules, and any
+# import cycle among the product's modules (lazy imports count, TYPE_CHECKING ones do not).
+.PHONY: structure
+structure: $(STAMP)
+	$(PY) tools/structure.py --check
 
 unit: $(STAMP)
 	$(PY) -m pytest -m unit -q

@@ -1,0 +1,1 @@
+"""Developer tools: measuring scripts, never imported by the product."""
