@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bastion_orchestrator.entry import run_scheduled
+from bastion_orchestrator.composition import Root
 from bastion_orchestrator.observability import lambda_context, logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Built from the environment and the system clock; each part on first use, once per container.
+ROOT = Root()
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -19,4 +22,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_scheduled(event)
+    return ROOT.scheduled(event)

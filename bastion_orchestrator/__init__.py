@@ -15,7 +15,7 @@ measures the Slack acknowledgement against its floor).
 
 import os
 
-from bastion_orchestrator.slack.sdk import defer_clients
+from bastion_orchestrator.adapters.slack.sdk import defer_clients
 
 defer_clients()  # slack_sdk's HTTP clients load on first use only (see there)
 # pydantic looks for plugins in the entry points of every installed distribution when it

@@ -118,7 +118,7 @@ def every_call() -> Iterator[tuple[Counter[str], Counter[str]]]:
     one of ours (``clients.created()``), e.g. one a library built for itself."""
     from botocore.client import BaseClient
 
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     calls: Counter[str] = Counter()
     outside: Counter[str] = Counter()
@@ -140,7 +140,7 @@ def api_calls() -> None:
     from moto import mock_aws
 
     import handler
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     print(
         "\nAWS API calls per action, every client in the process counted (floor: create 4, "
@@ -150,7 +150,7 @@ def api_calls() -> None:
     rows: list[tuple[str, Counter[str], Counter[str]]] = []
     with mock_aws():
         provision()
-        wiring_reset()
+        fresh_root()
 
         def run(label: str, payload: dict[str, Any], stub_ssm: bool = False) -> Any:
             with every_call() as (calls, outside):
@@ -172,10 +172,10 @@ def api_calls() -> None:
         # A cold container without AMI_ID: the image id comes from the public SSM parameter,
         # read by Powertools' SSMProvider (cached for an hour per container).
         os.environ.pop("AMI_ID")
-        wiring_reset()
+        fresh_root()
         run("create, AMI_ID unset", {"action": "create", "user_id": "U2", "username": "b"})
         os.environ["AMI_ID"] = ENV["AMI_ID"]
-        wiring_reset()
+        fresh_root()
     for label, counted, outside in rows:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
         theirs = ", ".join(f"{k} {v}" for k, v in sorted(outside.items()))
@@ -229,8 +229,9 @@ def throttled_create() -> None:
     from moto.core.models import botocore_stubber
 
     import handler
-    from bastion_orchestrator.aws import clients
+    from bastion_orchestrator.adapters.aws.clients import error_code
     from tests.support.api_calls import counting
+    from tests.support.roots import clients
 
     # As written in clients.py: read in a fresh interpreter, because botocore rewrites the dict
     # it is given ("max_attempts": n -> "total_max_attempts": n + 1) when a client is made.
@@ -238,7 +239,7 @@ def throttled_create() -> None:
         [
             sys.executable,
             "-c",
-            "from bastion_orchestrator.aws import clients; print(clients.RETRIES)",
+            "from bastion_orchestrator.adapters.aws import clients; print(clients.RETRIES)",
         ],
         capture_output=True,
         text=True,
@@ -278,11 +279,11 @@ def throttled_create() -> None:
     )
     with mock_aws():
         provision()
-        wiring_reset()
+        fresh_root()
         # botocore calls *every* before-send handler and uses the first answer: beside moto's
         # handler, ours would answer 400 while moto still launched an instance per attempt.
         # So ours replaces moto's on the session our clients copy, and passes it the rest.
-        events = clients._session().events
+        events = clients.session().events
         events.unregister("before-send", cast(Any, botocore_stubber))
         events.register("before-send", before_send)
         try:
@@ -302,7 +303,7 @@ def throttled_create() -> None:
                     clients.ec2().describe_instances(InstanceIds=["i-0123456789abcdef0"])
                     gave_up = "not throttled?"
                 except ClientError as e:
-                    gave_up = clients.error_code(e) or "?"
+                    gave_up = error_code(e) or "?"
                 effective = getattr(clients.ec2().meta.config, "retries", None)
         finally:
             events.unregister("before-send", before_send)
@@ -316,7 +317,7 @@ def throttled_create() -> None:
         )["Reservations"]
         launched = [i["InstanceId"] for r in reservations for i in r["Instances"]]
         schedules = boto3.client("scheduler").list_schedules(GroupName=ENV["SCHEDULE_GROUP"])
-        wiring_reset()
+        fresh_root()
     ok = result.get("success") is True and launched == [result.get("instance_id")]
     print(
         f"  {'OK' if ok else 'FAILED'}: success={result.get('success')}, "
@@ -355,13 +356,11 @@ def describe_sleeps(slept: list[tuple[str, float]]) -> str:
     return "; ".join(f"{k} " + " + ".join(f"{d:.2f}" for d in v) for k, v in per_op.items())
 
 
-def wiring_reset() -> None:
-    """Forget settings, use cases and clients (the next ones are made under the new mock)."""
-    from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.aws import clients
+def fresh_root() -> None:
+    """A new composition root: settings, use cases and clients made again, under the new mock."""
+    from tests.support import roots
 
-    wiring.reset()
-    clients.reset()
+    roots.fresh()
 
 
 # ------------------------------------------------------------------ Lambda-like layout
@@ -626,7 +625,7 @@ if mode.endswith("@snap"):
 
     import handler
     import bastion_orchestrator
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     for module in pkgutil.walk_packages(bastion_orchestrator.__path__, "bastion_orchestrator."):
         importlib.import_module(module.name)
@@ -1190,22 +1189,25 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
     from botocore.config import Config
 
     import auto_terminate
-    from bastion_orchestrator.app import reaper, wiring
-    from bastion_orchestrator.aws import clients
+    from bastion_orchestrator.usecases import reaper
+    from tests.support import roots
     from tests.support.api_calls import counting
+    from tests.support.roots import clients
 
     if emulator == "moto":
         # moto renders a page of instances far slower than AWS; against moto only, allow
         # reads longer than the production timeout. The fake endpoint gets the real config.
-        clients.boto_config = lambda: Config(retries=dict(clients.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
+        from bastion_orchestrator.adapters.aws import clients as aws
+
+        aws.boto_config = lambda: Config(retries=dict(aws.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
     times = ThreadTimes()
     if hasattr(reaper, "_run"):
         reaper._run = times.around_pool(reaper._run)
-    clients._session().events.register("before-call", times.before)
-    clients._session().events.register("after-call", times.after)
+    clients.session().events.register("before-call", times.before)
+    clients.session().events.register("after-call", times.after)
     rss_imports = peak_rss_mib()
     for n, minutes in enumerate((20, 35)):
-        wiring.set_clock(fixed_clock(datetime.fromisoformat(now_iso) + timedelta(minutes=minutes)))
+        roots.use_clock(fixed_clock(datetime.fromisoformat(now_iso) + timedelta(minutes=minutes)))
         times.reset()
         started, cpu_started = time.perf_counter(), time.process_time()
         main_cpu_started = time.thread_time()

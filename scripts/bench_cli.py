@@ -141,21 +141,20 @@ def _emulator() -> Iterator[None]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
         with mock_aws():
-            from bastion_orchestrator.app import wiring
             from bastion_orchestrator.clock import system_clock
+            from tests.support import roots
             from tests.support.emulated import provision_deployment
 
-            wiring.set_clock(system_clock)
+            roots.use_clock(system_clock)
             provision_deployment()
             yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        from bastion_orchestrator.app import wiring
-        from bastion_orchestrator.aws import clients
+        from tests.support import roots
 
-        wiring.reset()
-        clients.reset()
+        roots.fresh()
+        roots.fresh()
 
 
 def main() -> int:

@@ -81,10 +81,10 @@ def main(rounds: int) -> None:
 
     import auto_terminate
     import handler
-    from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.aws import clients
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
     from tests.conftest import FakeLambdaContext
+    from tests.support import roots
+    from tests.support.roots import clients
     from tests.support.slack_requests import function_url_event, slash_command
     from tests.support.slack_standin import SlackStandIn
 
@@ -96,7 +96,7 @@ def main(rounds: int) -> None:
     calls: dict[str, Counter[str]] = {k: Counter() for k in times}
     with mock_aws():
         provision(slack)
-        wiring.reset()
+        roots.fresh()
         lam, ssm = clients.lambda_(), clients.ssm()
         lam.meta.events.register(
             "provide-client-params.lambda.Invoke",

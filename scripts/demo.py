@@ -120,7 +120,7 @@ def main() -> int:
 def route_slack_hooks(slack: Any) -> None:
     """The door only ever replies to https://hooks.slack.com/; in the demo that host is the
     local Slack stand-in, swapped in after every check on the URL has run."""
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
 
     post = notifier._post_webhook
     notifier._post_webhook = lambda url, what, **m: post(slack.local(url), what, **m)
@@ -165,12 +165,12 @@ def run(slack: Any) -> None:
 
     import auto_terminate
     import handler
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     provision(slack)
     clock = DemoClock()
-    wiring.reset()
-    wiring.set_clock(clock)
+    roots.fresh()
+    roots.use_clock(clock)
 
     class Context:
         function_name = "docustack-dev-orchestrator"
@@ -213,7 +213,7 @@ def run(slack: Any) -> None:
     # client only, as the real API would for a bastion whose agent has registered.
     from botocore.stub import Stubber
 
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     print(f"  {DIM}(moto lacks ssm:DescribeInstanceInformation; a Stubber answers it){RESET}")
     with Stubber(clients.ssm()) as stub:
@@ -290,7 +290,7 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
     """APPROVAL_REQUIRED: a create waits in the approval channel until another person approves."""
     import boto3
 
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
     from tests.support.slack_requests import button, slash_command
 
     post, run_async, arm = queue
@@ -310,8 +310,8 @@ def approval_round(clock: DemoClock, ctx: Any, queue: Any) -> None:
         APPROVAL_CHANNEL="#prod-approvals",
         IDEMPOTENCY_TABLE="docustack-dev-idempotency",
     )
-    wiring.reset()
-    wiring.set_clock(clock)
+    roots.fresh()
+    roots.use_clock(clock)
     arm()
 
     step("Slack: jane asks for a bastion: /infra bastion create dev 2h INC-77 reconcile ledger")
@@ -403,7 +403,7 @@ def iam_door(ctx: Any) -> None:
 def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> Any:
     """The Slack door: signed Function URL requests in, ephemeral answers and async work."""
     import handler
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
     from tests.support.slack_requests import button, function_url_event, slash_command
 
     queued: list[dict[str, Any]] = []
@@ -483,7 +483,7 @@ def slack_round_trip(slack: Any, clock: DemoClock, ctx: Any) -> Any:
     check(forged["statusCode"] == 401 and not queued, "401, nothing queued, nothing launched")
 
     step("direct invoke: a well-formed continuation sealed with a guessed key")
-    from bastion_orchestrator.app.sealing import seal
+    from bastion_orchestrator.doors.slack.sealing import seal
 
     job = {"slack_request": slash_command("bastion create dev", user_id="U6666")}
     refused = handler.lambda_handler(seal(job, "guessed-secret", clock()), ctx)

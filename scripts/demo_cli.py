@@ -60,13 +60,13 @@ def cli_demo(
     Sets the orchestrator's clock to ``clock`` (default: the system clock, so the new
     bastion's times match moto's launch time) and leaves it so.
     """
-    from bastion_orchestrator.app import wiring
     from bastion_orchestrator.clock import system_clock
+    from tests.support import roots
     from tests.support.cli_runner import Cli
     from tests.support.function_url_standin import Agent, StandIn
     from tests.support.plugin_standin import PluginStandIn
 
-    wiring.set_clock(clock or system_clock)
+    roots.use_clock(clock or system_clock)
     with _documents(), tempfile.TemporaryDirectory(prefix="bastion-cli-demo-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -182,13 +182,13 @@ def _indent(text: str) -> None:
 @contextmanager
 def _documents() -> Iterator[None]:
     """The module's session documents, as its environment names them."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     saved = {k: os.environ.get(k) for k in ("SESSION_DOCUMENT", "PORT_FORWARD_DOCUMENT")}
     os.environ.update(
         SESSION_DOCUMENT=SESSION_DOCUMENT, PORT_FORWARD_DOCUMENT=PORT_FORWARD_DOCUMENT
     )
-    wiring.reset()
+    roots.fresh()
     try:
         yield
     finally:
@@ -197,7 +197,7 @@ def _documents() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        wiring.reset()
+        roots.fresh()
 
 
 def main() -> int:

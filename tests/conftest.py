@@ -97,14 +97,14 @@ class FakeClock:
 
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
-    from bastion_orchestrator.app import wiring
     from bastion_orchestrator.clock import system_clock
+    from tests.support import roots
 
     fake = FakeClock()
 
     def wait(seconds: float) -> None:  # waiting moves the injected clock, not the wall clock
         fake.advance(seconds=seconds)
 
-    wiring.set_clock(fake, sleep=wait)
+    roots.use_clock(fake, sleep=wait)
     yield fake
-    wiring.set_clock(system_clock)
+    roots.use_clock(system_clock)

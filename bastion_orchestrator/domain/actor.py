@@ -14,7 +14,7 @@ actor is trusted depends on the door that verified it (CONTRACT.md, "Who is aski
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 Door = Literal["direct", "slack", "iam"]
@@ -22,13 +22,38 @@ OPERATOR: Final = "operator"
 
 
 @dataclass(frozen=True)
+class Trust:
+    """What a door established about its caller. The policy reads this, never the door's
+    name: a new door with the same trust as an existing one needs no new policy branch."""
+
+    # Whoever may call is trusted to name any user (operators and automation).
+    speaks_for_anyone: bool = False
+    # The id is an IAM principal: IAM already decided who may call (ALLOWED_USER_IDS does not
+    # apply), admins are ADMIN_PRINCIPAL_ARNS, and approvers (Slack ids) are never it.
+    iam_principal: bool = False
+    # The name comes with the verified identity: a body may not record another one.
+    name_verified: bool = False
+
+
+DIRECT: Final = Trust(speaks_for_anyone=True)
+SLACK: Final = Trust()  # Slack's signature vouches for the form's user_id, nothing more
+IAM: Final = Trust(iam_principal=True, name_verified=True)
+TRUST_OF: Final[dict[str, Trust]] = {"direct": DIRECT, "slack": SLACK, "iam": IAM}
+
+
+@dataclass(frozen=True)
 class Actor:
-    door: Door
+    door: Door  # where the request came in: audit lines and messages name it
     user_id: str | None  # None only on the direct door: the operator, naming nobody
     username: str | None = None
     display_name: str | None = None
     email: str | None = None  # Slack profile email (users.info), when the app may read it
     arn: str | None = None  # the IAM principal (IAM door)
+    trust: Trust = field(default=SLACK)
+
+    def __post_init__(self) -> None:
+        if self.trust is SLACK and self.door != "slack":  # not given: its door's
+            object.__setattr__(self, "trust", TRUST_OF[self.door])
 
     @property
     def label(self) -> str:

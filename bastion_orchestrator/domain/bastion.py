@@ -209,3 +209,11 @@ def warning_due(bastion: Bastion, rules: Lifetime, now: datetime, tolerance: tim
 def _hours(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours:g} h"
+
+
+WARNING_FLOOR: Final = timedelta(minutes=1)
+
+
+def warning_time(expires_at: datetime, rules: Lifetime, now: datetime) -> datetime:
+    """``ExpiresAt - WARNING_MINUTES``, but never in the past (a late extend still warns)."""
+    return max(expires_at - rules.warning, min(now + WARNING_FLOOR, expires_at))

@@ -24,6 +24,8 @@ class LaunchSpec:
 
 
 class Instances(Protocol):
+    """Our bastions, read and ended (the compute port, ``domain.compute``, adds launching)."""
+
     def get(self, instance_id: str) -> Bastion | None:
         """Our bastion with this id (any state), or None when absent or not ours."""
 
@@ -37,14 +39,10 @@ class Instances(Protocol):
         """Running or stopped instances with this deployment's instance profile, whatever
         their tags say (a bastion whose tags were stripped is still found)."""
 
-    def launch(self, spec: LaunchSpec) -> Bastion: ...
-
     def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
         """Terminate; answer each instance's state *before* the call."""
 
     def tag(self, instance_id: str, tags: Mapping[str, str]) -> None: ...
-
-    def latest_image(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from bastion_orchestrator.app.sealing import ForgedContinuation, unseal
+from bastion_orchestrator.doors.slack.sealing import ForgedContinuation, unseal
 from bastion_orchestrator.errors import Forbidden
 from bastion_orchestrator.observability import audit, count, logger
 

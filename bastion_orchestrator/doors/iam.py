@@ -13,26 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bastion_orchestrator.app.dispatcher import Dispatcher, invalid, refused
-from bastion_orchestrator.domain.actor import Actor
-from bastion_orchestrator.doors.function_url import HttpAnswer, HttpRequest
+from bastion_orchestrator.domain.actor import IAM, Actor
+from bastion_orchestrator.domain.results import Outcome
+from bastion_orchestrator.doors.http import HttpAnswer, HttpRequest
+from bastion_orchestrator.doors.parsing import invalid
 from bastion_orchestrator.errors import InvalidRequest
 from bastion_orchestrator.observability import count, logger
+from bastion_orchestrator.presenters.http import status_of
+from bastion_orchestrator.usecases.dispatcher import Dispatcher, refused
 from models import IAM_ACTION_ADAPTER
 
-STATUS: Final = {
-    "VALIDATION_ERROR": 400,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "LIMIT_EXCEEDED": 409,
-    "CAPACITY_UNAVAILABLE": 503,
-    "CONFIGURATION_ERROR": 500,
-    "INTERNAL_ERROR": 500,
-}
 _PRINCIPAL_ARN: Final = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/:-]+$"
 _USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_BODY: Final = 16 * 1024  # an action is a few hundred bytes
@@ -47,50 +43,60 @@ class IamIdentity(BaseModel):
     user_id: str = Field(alias="userId", pattern=r"^[A-Za-z0-9_+=,.@:-]+$", max_length=256)
 
 
-def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpAnswer:
-    try:
-        identity = IamIdentity.model_validate(request.iam)
-    except ValidationError:
-        count("IamRequestsRejected")
-        logger.warning("IAM authorizer context unreadable", extra={"iam": repr(request.iam)[:300]})
-        return HttpAnswer(401, {"error": "unauthenticated", "message": "No IAM caller."})
-    actor = Actor(
-        "iam", identity.user_id, username=username_of(identity.user_arn), arn=identity.user_arn
-    )
-    logger.append_keys(actor=actor.label, door="iam")
-    if request.method != "POST":
-        return _refusal(
-            InvalidRequest(
-                f"{request.method} is not served: POST one of the orchestrator actions as JSON, "
-                'e.g. {"action": "status"}.'
+@dataclass(frozen=True)
+class IamDoor:
+    dispatcher: Dispatcher
+    present: Callable[[Outcome], dict[str, Any]]
+
+    def __call__(self, request: HttpRequest, context: Any) -> HttpAnswer:
+        try:
+            identity = IamIdentity.model_validate(request.iam)
+        except ValidationError:
+            count("IamRequestsRejected")
+            logger.warning(
+                "IAM authorizer context unreadable", extra={"iam": repr(request.iam)[:300]}
             )
+            return HttpAnswer(401, {"error": "unauthenticated", "message": "No IAM caller."})
+        actor = Actor(
+            "iam",
+            identity.user_id,
+            username=username_of(identity.user_arn),
+            arn=identity.user_arn,
+            trust=IAM,
+        )
+        logger.append_keys(actor=actor.label, door="iam")
+        try:
+            action = IAM_ACTION_ADAPTER.validate_python(_body_of(request))
+        except InvalidRequest as e:
+            return self._answer(refused(e))
+        except ValidationError as e:
+            return self._answer(refused(invalid(e)))
+        request_id = request.request_id or hashlib.sha256(request.body.encode()).hexdigest()[:32]
+        return self._answer(self.dispatcher.dispatch(actor, action, request_id=request_id))
+
+    def _answer(self, outcome: Outcome) -> HttpAnswer:
+        return HttpAnswer(status_of(outcome), self.present(outcome))
+
+
+def _body_of(request: HttpRequest) -> dict[str, Any]:
+    """The one JSON object a POST carries; ``InvalidRequest`` for anything else."""
+    if request.method != "POST":
+        raise InvalidRequest(
+            f"{request.method} is not served: POST one of the orchestrator actions as JSON, "
+            'e.g. {"action": "status"}.'
         )
     if len(request.body) > MAX_BODY:
-        return _refusal(InvalidRequest(f"The body is over {MAX_BODY} bytes; send one action."))
+        raise InvalidRequest(f"The body is over {MAX_BODY} bytes; send one action.")
     try:
         body = json.loads(request.body) if request.body.strip() else None
     except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         body = None
     if not isinstance(body, dict):
-        return _refusal(
-            InvalidRequest(
-                'The body must be a JSON object such as {"action": "create", "reason": "INC-42"}.',
-                errors=[{"field": "(payload)", "problem": "must be a JSON object"}],
-            )
+        raise InvalidRequest(
+            'The body must be a JSON object such as {"action": "create", "reason": "INC-42"}.',
+            errors=[{"field": "(payload)", "problem": "must be a JSON object"}],
         )
-    try:
-        action = IAM_ACTION_ADAPTER.validate_python(body)
-    except ValidationError as e:
-        return _refusal(invalid(e))
-    request_id = request.request_id or hashlib.sha256(request.body.encode()).hexdigest()[:32]
-    result = dispatcher.dispatch(actor, action, request_id=request_id)
-    return HttpAnswer(
-        200 if result.get("success") else STATUS.get(result.get("error", ""), 500), result
-    )
-
-
-def _refusal(error: InvalidRequest) -> HttpAnswer:
-    return HttpAnswer(STATUS[error.code], refused(error))
+    return body
 
 
 def username_of(user_arn: str) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bastion_orchestrator.app.readiness import Readiness
-from bastion_orchestrator.app.reaper import Reaper
-from bastion_orchestrator.app.views import validation_error
+from bastion_orchestrator.doors.parsing import validation_error
 from bastion_orchestrator.observability import count, logger
+from bastion_orchestrator.usecases.readiness import Readiness
+from bastion_orchestrator.usecases.reaper import Reaper
 from models import EVENT_ADAPTER, FIELD_HINTS, Ready, Sweep, Terminate, Warn
 
 _HINTS = {

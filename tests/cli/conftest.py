@@ -31,11 +31,11 @@ RDS_ENDPOINT = "docustack-dev.cluster-abc123.us-east-1.rds.amazonaws.com"
 @pytest.fixture
 def deployment(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: F811
     """The module's deployment: its logged shell and its pinned port-forward documents."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("SESSION_DOCUMENT", SESSION_DOCUMENT)
     monkeypatch.setenv("PORT_FORWARD_DOCUMENT", PORT_FORWARD_DOCUMENT)
-    wiring.reset()
+    roots.fresh()
     return aws
 
 

@@ -44,10 +44,10 @@ def test_status_of_a_ready_bastion(cli, bastion):
 
 
 def test_extend_until_the_hard_cap_then_exit_7(cli, bastion, monkeypatch):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("MAX_LIFETIME_HOURS", "3")
-    wiring.reset()
+    roots.fresh()
 
     capped = cli.run("extend", "dev")
     again = cli.run("extend", "dev", "--json")
@@ -61,13 +61,13 @@ def test_extend_until_the_hard_cap_then_exit_7(cli, bastion, monkeypatch):
 def test_in_a_protected_environment_extend_past_the_grant_waits_for_an_approver(
     cli, bastion, deployment, monkeypatch, idempotency_table, slack
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given the deployment became protected after her bastion was launched
     monkeypatch.setenv("APPROVAL_REQUIRED", "true")
     monkeypatch.setenv("APPROVER_USER_IDS", "UAPPROVER1")
     monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
-    wiring.reset()
+    roots.fresh()
     before = deployment.tags(bastion)["ExpiresAt"]
 
     result = cli.run("extend", "dev")

@@ -159,9 +159,9 @@ def _unused(_: Any) -> None:
 def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
     cli, door, plugin, deployment, monkeypatch, idempotency_table, slack
 ):
-    from bastion_orchestrator.app import wiring
     from bastion_orchestrator.domain.actor import Actor
     from models import Approve
+    from tests.support import roots
 
     # Given approvals on (the CLI's caller is no approver: approvers are Slack users)
     monkeypatch.setenv("APPROVAL_REQUIRED", "true")
@@ -169,7 +169,7 @@ def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
     monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
     # UAPPROVER1 signs as no IAM principal: the orchestrator can tell them from the requester
     monkeypatch.setenv("APPROVER_IAM_PRINCIPALS", '{"UAPPROVER1": []}')
-    wiring.reset()
+    roots.fresh()
     cli.extra_env["BASTION_APPROVAL_POLL"] = "0.5"
     door.agent.online_after = 1
 
@@ -183,11 +183,16 @@ def test_in_a_protected_environment_connect_waits_for_approval_then_connects(
         a["value"] for b in posted.body["blocks"] if b["type"] == "actions" for a in b["elements"]
     }
     with door.lock:  # one request at a time, as in one Lambda container (the CLI polls)
-        approved = wiring.dispatcher().dispatch(
-            Actor("slack", "UAPPROVER1"),
-            Approve(action="approve", approval_id=approval_id),
-            request_id="approval-in-slack",
+        decided = (
+            roots.current()
+            .dispatcher()
+            .dispatch(
+                Actor("slack", "UAPPROVER1"),
+                Approve(action="approve", approval_id=approval_id),
+                request_id="approval-in-slack",
+            )
         )
+    approved = roots.current().present(decided)
     assert approved["success"] is True
     # Then the CLI goes on to the tunnel on the approved bastion
     session.wait_for("psql")

@@ -160,8 +160,8 @@ def test_forbidden_by_the_orchestrator(cli, door, deployment, plugin):
 
 
 def test_no_capacity(cli, door):
-    from bastion_orchestrator.aws import clients
     from tests.support.faults import Injector, ec2_error, injected
+    from tests.support.roots import clients
 
     faults = Injector().fail("RunInstances", ec2_error("InsufficientInstanceCapacity"), 99)
     with injected(clients.ec2(), faults, []):

@@ -55,7 +55,7 @@ class Deployment:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deployment]:
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -89,7 +89,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deploymen
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        wiring.reset()
+        roots.fresh()
         yield Deployment(
             vpc,
             subnets,
@@ -101,7 +101,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Deploymen
             ec2,
             scheduler,
         )
-        wiring.reset()
+        roots.fresh()
 
 
 @pytest.fixture
@@ -109,8 +109,8 @@ def slack(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The Slack secret in Secrets Manager, pointing at a local Slack stand-in."""
     import json
 
-    from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
+    from tests.support import roots
     from tests.support.slack_standin import SlackStandIn
 
     standin = SlackStandIn().start()
@@ -134,7 +134,7 @@ def slack(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("SLACK_SECRET_ARN", arn)
     monkeypatch.setenv("SLACK_CHANNEL", "C0PLATFORM")
     monkeypatch.setenv("SLACK_API_URL", standin.api_url)
-    wiring.reset()
+    roots.fresh()
     yield standin
     standin.stop()
 
@@ -150,7 +150,7 @@ def lambda_async(
 
     from botocore.awsrequest import AWSResponse
 
-    from bastion_orchestrator.aws import clients
+    from bastion_orchestrator.adapters.aws.clients import Clients
 
     queued: list[dict[str, Any]] = []
 
@@ -161,25 +161,25 @@ def lambda_async(
     def accepted(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return AWSResponse("https://lambda", 202, {}, None), {"StatusCode": 202}  # type: ignore[arg-type]
 
-    original = clients.client
+    original = Clients.client
     armed: set[int] = set()
 
-    def client(service: str) -> Any:  # every Lambda client, also after wiring.reset()
-        made = original(service)
+    def client(self: Clients, service: str) -> Any:  # every root's Lambda client
+        made = original(self, service)
         if service == "lambda" and id(made) not in armed:
             made.meta.events.register("provide-client-params.lambda.Invoke", capture)
             made.meta.events.register("before-call.lambda.Invoke", accepted)
             armed.add(id(made))
         return made
 
-    monkeypatch.setattr(clients, "client", client)
+    monkeypatch.setattr(Clients, "client", client)
     yield queued
 
 
 @pytest.fixture
 def idempotency_table(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The module's idempotency table (hash key ``id``), configured as IDEMPOTENCY_TABLE."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
@@ -189,7 +189,7 @@ def idempotency_table(aws: Deployment, monkeypatch: pytest.MonkeyPatch) -> Any:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "docustack-dev-idempotency")
-    wiring.reset()
+    roots.fresh()
     return dynamodb
 
 
@@ -202,12 +202,12 @@ APPROVERS = ("UAPPROVER1", "UAPPROVER2")
 def approvals(
     aws: Deployment, slack: Any, idempotency_table: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("APPROVAL_REQUIRED", "true")
     monkeypatch.setenv("APPROVER_USER_IDS", ",".join(APPROVERS))
     monkeypatch.setenv("APPROVAL_CHANNEL", CHANNEL)
     monkeypatch.setenv("APPROVAL_TIMEOUT_MINUTES", "30")
     monkeypatch.setenv("BREAK_GLASS_HOURS", "1")
-    wiring.reset()
+    roots.fresh()
     return slack

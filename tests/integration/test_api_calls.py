@@ -6,9 +6,9 @@ import pytest
 from botocore.stub import Stubber
 
 import handler
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.aws import clients
+from tests.support import roots
 from tests.support.api_calls import counting
+from tests.support.roots import clients
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def warm(aws, clock, monkeypatch):
     monkeypatch.setenv("AMI_ID", "ami-0123456789abcdef0")  # the default AMI is cached per container
-    wiring.reset()
+    roots.fresh()
 
 
 def test_calls_per_action(warm, aws, clock, lambda_context):

@@ -128,13 +128,13 @@ def test_once_approved_the_extension_is_made_once(
 def test_the_owner_cannot_approve_their_own_extension(
     aws, approvals, clock, lambda_context, lambda_async, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     iid = approved_bastion(lambda_context, clock, lambda_async)
     before = expiry(aws, iid)
     asked = extend(lambda_context, iid)
     monkeypatch.setenv("APPROVER_USER_IDS", f"UAPPROVER1,{OWNER}")
-    wiring.reset()
+    roots.fresh()
 
     refused = press(
         lambda_context, clock, lambda_async, "bastion_approve", asked["approval_id"], OWNER
@@ -287,10 +287,10 @@ def iam_request(ctx: Any, arn: str, user_id: str) -> str:
 
 
 def with_identities(monkeypatch: pytest.MonkeyPatch, mapping: dict[str, list[str]]) -> None:
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("APPROVER_IAM_PRINCIPALS", json.dumps(mapping))
-    wiring.reset()
+    roots.fresh()
 
 
 @pytest.mark.parametrize(
@@ -363,10 +363,10 @@ def test_slack_requests_need_no_mapping(aws, approvals, clock, lambda_context, l
     ['{"U1": ["not-an-arn"]}', "[1, 2]", "{not json", '{"U 1": []}'],
 )
 def test_a_malformed_mapping_is_a_configuration_error(aws, monkeypatch, lambda_context, value):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("APPROVER_IAM_PRINCIPALS", value)
-    wiring.reset()
+    roots.fresh()
     answer = handler.lambda_handler({"action": "list"}, lambda_context)
     assert (
         answer["error"] == "CONFIGURATION_ERROR" and "APPROVER_IAM_PRINCIPALS" in answer["message"]

@@ -110,12 +110,12 @@ def test_double_approve_and_redelivery_launch_once(
 def test_a_requester_cannot_approve_their_own_request(
     aws, approvals, clock, lambda_context, lambda_async, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given U12345's request, and U12345 made an approver afterwards
     approval_id = ask(lambda_context, clock, lambda_async)
     monkeypatch.setenv("APPROVER_USER_IDS", "UAPPROVER1,U12345")
-    wiring.reset()
+    roots.fresh()
     # When they approve their own request
     slack_post(lambda_context, clock, button("bastion_approve", approval_id, user_id="U12345"))
     [refused] = run_queued(lambda_context, lambda_async)

@@ -33,8 +33,8 @@ APPROVERS = "UAPPROVER1,UAPPROVER2"
 def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every webhook/response_url post that would leave 127.0.0.1: recorded, never sent. (The
     ``slack`` fixture routes Slack's own hooks to its stand-in before this sees them.)"""
+    from bastion_orchestrator.adapters.slack import notifier
     from bastion_orchestrator.errors import NotificationFailed
-    from bastion_orchestrator.slack import notifier
 
     attempts: list[str] = []
     post = notifier._post_webhook
@@ -54,7 +54,7 @@ def lambda_limited(aws: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, 
     """The door's async Invoke as Lambda answers it, 256 KB limit included."""
     from botocore.exceptions import ClientError
 
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     queued: list[dict[str, Any]] = []
 
@@ -67,7 +67,7 @@ def lambda_limited(aws: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, 
             )
         queued.append(json.loads(raw))
 
-    monkeypatch.setattr(wiring, "enqueue", enqueue)
+    monkeypatch.setattr(roots.current(), "enqueue", enqueue)
     return queued
 
 
@@ -399,7 +399,7 @@ def test_a_job_the_previous_release_queued_is_not_dropped_silently(
     # carries a sealed, Slack-only response_url. The requester waits for an answer that never
     # comes. Fix: for a genuine job of the previous shape, post "not done, please retry" to
     # its response_url (already validated and sealed), then refuse.
-    from bastion_orchestrator.app import sealing
+    from bastion_orchestrator.doors.slack import sealing
 
     old_job = {
         "user_id": "U12345",

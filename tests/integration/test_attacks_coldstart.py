@@ -44,9 +44,9 @@ INTERNAL_ERROR_BODY = {
 @pytest.fixture
 def signing(aws: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The Slack signing secret, without the Slack stand-in (whose stop costs 0.5 s a test)."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
-    monkeypatch.setattr(wiring, "signing_secret", lambda: SECRET)
+    monkeypatch.setattr(roots.current(), "signing_secret", lambda: SECRET)
     return SECRET
 
 
@@ -184,13 +184,13 @@ class _Boom(RuntimeError):
 def test_a_failing_slack_secret_is_a_bare_500_that_leaks_nothing(
     aws, signing, clock, lambda_context, lambda_async, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given Secrets Manager failing with an error whose text holds secrets and internals
     def broken() -> str:
         raise _Boom(f"secret {SECRET} at /var/task/bastion_orchestrator/slack/secret.py line 9")
 
-    monkeypatch.setattr(wiring, "signing_secret", broken)
+    monkeypatch.setattr(roots.current(), "signing_secret", broken)
     # When a correctly signed create arrives
     response = handler.lambda_handler(
         signed(clock, slash_command("bastion create")), lambda_context
@@ -206,13 +206,13 @@ def test_a_failing_slack_secret_is_a_bare_500_that_leaks_nothing(
 def test_a_failing_iam_door_is_a_bare_500_that_leaks_nothing(
     aws, clock, lambda_context, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given the wiring failing with the credentials it was building in its message
     def broken() -> Any:
         raise _Boom("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG in /var/task/wiring.py")
 
-    monkeypatch.setattr(wiring, "dispatcher", broken)
+    monkeypatch.setattr(roots.current(), "dispatcher", broken)
     # When a signed IAM create arrives
     response = handler.lambda_handler(iam_event({"action": "create"}), lambda_context)
     # Then it is the generic 500 and nothing more
@@ -232,13 +232,13 @@ def test_a_door_answer_that_cannot_be_serialised_is_still_a_500_not_a_crash(
     # unhandled exception: the contract "HTTP doors never raise" is broken, the Function URL
     # caller gets Lambda's own 502 and the error is not counted as InternalErrors.
     from bastion_orchestrator.doors import iam
-    from bastion_orchestrator.doors.function_url import HttpAnswer
+    from bastion_orchestrator.doors.http import HttpAnswer
 
-    def answers_a_datetime(request: Any, dispatcher: Any) -> HttpAnswer:
+    def answers_a_datetime(self: Any, request: Any, context: Any) -> HttpAnswer:
         return HttpAnswer(200, {"success": True, "expires_at": datetime.now(UTC)})
 
     # Given a door whose answer holds a value json.dumps cannot write
-    monkeypatch.setattr(iam, "handle", answers_a_datetime)
+    monkeypatch.setattr(iam.IamDoor, "__call__", answers_a_datetime)
     # When a request reaches it
     try:
         response = handler.lambda_handler(iam_event({"action": "list"}), lambda_context)
@@ -367,12 +367,12 @@ def test_the_vector_is_fresh_for_five_minutes_either_way(aws, signing, clock, la
 
 
 def test_an_unsigned_request_never_reaches_the_wiring(aws, clock, lambda_context, monkeypatch):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given no Slack secret configured, and a tripwire on every part the slow half would use
     calls: list[str] = []
-    for name in ("slack_jobs", "orchestrator", "approvals", "enqueue", "policy"):
-        monkeypatch.setattr(wiring, name, lambda *a, _n=name, **k: calls.append(_n))
+    for name in ("slack_jobs", "create", "approvals", "enqueue", "policy"):
+        monkeypatch.setattr(roots.current(), name, lambda *a, _n=name, **k: calls.append(_n))
     # When an unsigned create and a create signed with a guessed secret arrive
     ts = int(clock().timestamp())
     for event in (
@@ -418,7 +418,7 @@ def _mac(
 
 
 def test_the_seal_keeps_its_documented_key_and_format(monkeypatch):
-    from bastion_orchestrator.app import sealing
+    from bastion_orchestrator.doors.slack import sealing
 
     assert sealing.MAX_AGE_SECONDS == 900
     monkeypatch.setenv("PROJECT_NAME", "docustack")
@@ -610,7 +610,7 @@ with mock_aws():
         "signing_secret": sys.argv[1], "webhook_url": standin.webhook_url}))["ARN"]
     os.environ.update(json.loads(sys.argv[2]), SLACK_SECRET_ARN=arn, SLACK_API_URL=standin.api_url)
     import handler
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
     post = notifier._post_webhook  # Slack's hooks host is routed to the stand-in, as in tests
     notifier._post_webhook = lambda url, what, **m: post(standin.local(url), what, **m)
     result = handler.lambda_handler(json.loads(sys.argv[3]), conftest.FakeLambdaContext())
@@ -736,14 +736,14 @@ def test_a_blank_signing_secret_refuses_every_request_as_unsigned(
 ):
     import boto3
 
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given a Slack secret whose signing_secret is only whitespace (a bad copy-paste)
     arn = boto3.client("secretsmanager").create_secret(
         Name="blank", SecretString=json.dumps({"signing_secret": "   "})
     )["ARN"]
     monkeypatch.setenv("SLACK_SECRET_ARN", arn)
-    wiring.reset()
+    roots.fresh()
     # When a request signed with that blank secret arrives
     ts = int(clock().timestamp())
     event = function_url_event(slash_command("bastion create"), secret="   ", timestamp=ts)

@@ -53,11 +53,11 @@ def iam(ctx: Any, body: dict[str, Any], arn: str, user_id: str) -> dict[str, Any
 
 
 def reset_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    wiring.reset()
+    roots.fresh()
 
 
 def approval_posts(slack: Any) -> list[Any]:
@@ -524,13 +524,13 @@ def test_a_hostile_reason_is_text_in_the_extension_request(
     ],
 )
 def test_signs_as(requester, principals, same):
-    from bastion_orchestrator.app.approvals import signs_as
+    from bastion_orchestrator.usecases.approvals import signs_as
 
     assert signs_as(requester, frozenset(principals)) is same
 
 
 def test_a_cut_requester_arn_still_matches_its_principal():
-    from bastion_orchestrator.app.approvals import _cut_match
+    from bastion_orchestrator.usecases.approvals import _cut_match
 
     user = f"arn:aws:iam::{ACCOUNT}:user/" + "p/" * 120 + "bob"
     assert _cut_match("…" + user[-200:], frozenset({user}))
@@ -569,11 +569,11 @@ def test_an_approver_who_signs_as_a_federated_user_can_be_mapped(
 def test_a_continuation_sealed_by_the_slack_function_does_not_run_on_the_orchestrator(
     aws, slack, clock, lambda_context, lambda_async, monkeypatch
 ):
-    from bastion_orchestrator.app.sealing import Scope, seal
-    from bastion_orchestrator.doors.slack import form_of, queued
+    from bastion_orchestrator.doors.slack.request import SlackRequest, form_of
+    from bastion_orchestrator.doors.slack.sealing import Scope, seal
 
     form = form_of(slash_command("bastion create"))
-    job = queued(form, "a" * 32)
+    job = SlackRequest.read(form, "a" * 32, "dev").queued()
     envelope = seal(job, SECRET, clock(), scope=Scope("docustack", "dev", "docustack-dev-slack"))
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "docustack-dev-orchestrator")
 
@@ -588,10 +588,10 @@ def test_a_continuation_sealed_by_the_slack_function_does_not_run_on_the_orchest
 def test_the_slack_function_queues_its_continuation_to_itself(
     aws, slack, clock, lambda_context, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     sent: list[str] = []
-    monkeypatch.setattr(wiring, "enqueue", lambda arn, payload: sent.append(arn))
+    monkeypatch.setattr(roots.current(), "enqueue", lambda arn, payload: sent.append(arn))
     body = slash_command("bastion create")
     event = function_url_event(body, secret=SECRET, timestamp=int(clock().timestamp()))
     response = handler.lambda_handler(event, lambda_context)

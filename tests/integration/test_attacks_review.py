@@ -397,7 +397,7 @@ def test_a_signed_form_with_an_odd_user_id_is_nobody(
 def test_look_alike_response_urls_are_never_posted_to(
     aws, slack, clock, lambda_context, lambda_async, monkeypatch, url
 ):
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
 
     posted: list[str] = []
     post = notifier._post_webhook

@@ -111,7 +111,7 @@ def test_slack_down_never_stops_a_termination(aws, slack, clock, lambda_context,
 def test_webhook_only_gets_the_channel_notice(aws, clock, lambda_context, monkeypatch):
     import boto3
 
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
     from tests.support.slack_standin import SlackStandIn
 
     standin = SlackStandIn().start()
@@ -120,7 +120,7 @@ def test_webhook_only_gets_the_channel_notice(aws, clock, lambda_context, monkey
             Name="hook-only", SecretString=json.dumps({"webhook_url": standin.webhook_url})
         )["ARN"]
         monkeypatch.setenv("SLACK_SECRET_ARN", arn)
-        wiring.reset()
+        roots.fresh()
         iid = launch(lambda_context)
         clock.advance(hours=3)
         fire(lambda_context, "terminate", instance_id=iid)
@@ -260,7 +260,7 @@ def test_bad_scheduler_events_are_refused_without_side_effects(aws, clock, lambd
 
 
 def test_unexpected_failures_are_raised_for_lambda_retries(aws, clock, lambda_context):
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     iid = launch(lambda_context)
 
@@ -275,11 +275,11 @@ def test_unexpected_failures_are_raised_for_lambda_retries(aws, clock, lambda_co
 def test_notifications_can_be_handed_to_a_notifier_lambda(
     aws, clock, lambda_context, monkeypatch, lambda_async
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     notifier = "arn:aws:lambda:us-east-1:123456789012:function:slack-notifier"
     monkeypatch.setenv("SLACK_NOTIFIER_LAMBDA_ARN", notifier)
-    wiring.reset()
+    roots.fresh()
     iid = launch(lambda_context)
     clock.advance(hours=3)
     fire(lambda_context, "terminate", instance_id=iid)

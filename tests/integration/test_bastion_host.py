@@ -36,10 +36,10 @@ def test_every_bastion_boots_with_its_dead_man_switch_at_the_hard_cap(aws, clock
 
 
 def test_create_may_name_a_profile_the_deployment_offers(aws, clock, lambda_context, monkeypatch):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("BOOT_PROFILES", "minimal,db-clients")
-    wiring.reset()
+    roots.fresh()
     created = handler.lambda_handler(
         {"action": "create", "user_id": "U1", "username": "u", "profile": "db-clients"},
         lambda_context,
@@ -55,14 +55,14 @@ def test_create_may_name_a_profile_the_deployment_offers(aws, clock, lambda_cont
 def test_session_users_get_sudo_only_where_the_deployment_opted_in(
     aws, clock, lambda_context, monkeypatch, setting, rule
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given a deployment with SESSION_SUDO unset (the default) or set to true
     if setting is None:
         monkeypatch.delenv("SESSION_SUDO", raising=False)
     else:
         monkeypatch.setenv("SESSION_SUDO", setting)
-    wiring.reset()
+    roots.fresh()
     created = handler.lambda_handler(
         {"action": "create", "user_id": "U1", "username": "u"}, lambda_context
     )
@@ -91,11 +91,11 @@ def our_snapshots(aws: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def snapshots_on(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("SNAPSHOT_ON_TERMINATE", "true")
     monkeypatch.setenv("SNAPSHOT_RETENTION_DAYS", "30")
-    wiring.reset()
+    roots.fresh()
 
 
 def test_destroy_snapshots_the_root_volume_first(aws, clock, lambda_context, snapshots_on):
@@ -125,7 +125,7 @@ def test_destroy_snapshots_the_root_volume_first(aws, clock, lambda_context, sna
 
 
 def test_a_failed_snapshot_never_stops_the_termination(aws, clock, lambda_context, snapshots_on):
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     created = handler.lambda_handler(
         {"action": "create", "user_id": "U1", "username": "u"}, lambda_context

@@ -11,10 +11,10 @@ from botocore.stub import Stubber
 
 import auto_terminate
 import handler
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.aws import clients
-from bastion_orchestrator.aws.clients import CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES
+from bastion_orchestrator.adapters.aws.clients import CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES
+from tests.support import roots
 from tests.support.faults import Injector, ec2_error, injected, json_error
+from tests.support.roots import clients
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ def test_scheduling_and_termination_both_failing_leaves_an_orphan_for_the_sweep(
 def test_not_found_just_after_launch_is_retried(aws, clock, lambda_context):
     iid = handler.lambda_handler(CREATE, lambda_context)["instance_id"]
     naps: list[float] = []
-    wiring.instances().sleep = naps.append
+    roots.current().instances.sleep = naps.append
     faults = Injector().fail("DescribeInstances", ec2_error("InvalidInstanceID.NotFound"), 2)
     with injected(clients.ec2(), faults, []):
         response = handler.lambda_handler({"action": "extend", "instance_id": iid}, lambda_context)
@@ -109,7 +109,7 @@ def test_not_found_just_after_launch_is_retried(aws, clock, lambda_context):
 
 def test_an_instance_that_never_appears_is_not_found(aws, clock, lambda_context):
     naps: list[float] = []
-    wiring.instances().sleep = naps.append
+    roots.current().instances.sleep = naps.append
     response = handler.lambda_handler(
         {"action": "destroy", "instance_id": "i-0123456789abcdef0"}, lambda_context
     )
@@ -133,7 +133,7 @@ def test_concurrent_creates_for_one_user_launch_exactly_one(
     # Given a second create arriving while the first is inside RunInstances
 
     second: list[dict[str, Any]] = []
-    monkeypatch.setattr(wiring.orchestrator().__class__, "sleep", staticmethod(lambda _: None))
+    monkeypatch.setattr(roots.current(), "sleep", lambda _: None)
 
     def race(**_):
         if not second:
@@ -190,7 +190,7 @@ def test_a_retried_terminate_cleans_up_leftover_schedules(aws, clock, lambda_con
 
 def test_idle_bastions_are_reaped_by_the_sweep(aws, slack, clock, lambda_context, monkeypatch):
     monkeypatch.setenv("IDLE_MINUTES", "30")
-    wiring.reset()
+    roots.fresh()
     busy = handler.lambda_handler(CREATE, lambda_context)["instance_id"]
     quiet = handler.lambda_handler(
         {"action": "create", "user_id": "U2", "username": "bob"}, lambda_context
@@ -228,7 +228,7 @@ def test_idle_bastions_are_reaped_by_the_sweep(aws, slack, clock, lambda_context
 
 def test_idle_reaping_reads_every_page_of_session_history(aws, clock, lambda_context, monkeypatch):
     monkeypatch.setenv("IDLE_MINUTES", "30")
-    wiring.reset()
+    roots.fresh()
     iid = handler.lambda_handler(CREATE, lambda_context)["instance_id"]
     clock.advance(minutes=45)
     history = {"State": "History", "Filters": [{"key": "Target", "value": iid}], "MaxResults": 50}

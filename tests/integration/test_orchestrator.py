@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 
 import handler
-from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import iso
 from tests.conftest import SCHEDULER_ROLE, TERMINATOR_ARN, event
+from tests.support.roots import clients
 
 pytestmark = pytest.mark.integration
 
@@ -119,9 +119,9 @@ def test_create_schedules_warning_and_termination(aws, clock, lambda_context):
 def test_warning_target_can_differ(aws, clock, lambda_context, monkeypatch):
     other = TERMINATOR_ARN.replace("auto-terminate", "warner")
     monkeypatch.setenv("WARNING_LAMBDA_ARN", other)
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
-    wiring.reset()
+    roots.fresh()
     iid = create(lambda_context)["instance_id"]
     assert aws.schedules()[f"docustack-dev-{iid}-warning"]["Target"]["Arn"] == other
 
@@ -137,9 +137,9 @@ def test_second_create_returns_the_first(aws, clock, lambda_context):
 
 def test_a_user_may_have_more_when_configured(aws, clock, lambda_context, monkeypatch):
     monkeypatch.setenv("MAX_BASTIONS_PER_USER", "2")
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
-    wiring.reset()
+    roots.fresh()
     ids = {create(lambda_context)["instance_id"] for _ in range(3)}
     assert len(ids) == 2
 
@@ -355,10 +355,10 @@ def test_bad_input_is_refused_and_changes_nothing(aws, clock, lambda_context, pa
 
 
 def test_missing_configuration_names_the_variable(aws, clock, lambda_context, monkeypatch):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.delenv("SCHEDULER_ROLE_ARN")
-    wiring.reset()
+    roots.fresh()
     response = create(lambda_context)
     assert response["error"] == "CONFIGURATION_ERROR"
     assert "SCHEDULER_ROLE_ARN" in response["message"]
@@ -368,9 +368,9 @@ def test_missing_configuration_names_the_variable(aws, clock, lambda_context, mo
 def test_scheduling_failure_terminates_the_new_instance(aws, clock, lambda_context, monkeypatch):
     # Given a schedule group that does not exist
     monkeypatch.setenv("SCHEDULE_GROUP", "missing-group")
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
-    wiring.reset()
+    roots.fresh()
     response = create(lambda_context)
     assert response["success"] is False
     assert response["error"] in {"CONFIGURATION_ERROR", "INTERNAL_ERROR"}

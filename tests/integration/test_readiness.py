@@ -19,8 +19,8 @@ import pytest
 
 import auto_terminate
 import handler
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.aws import clients
+from tests.support import roots
+from tests.support.roots import clients
 from tests.support.slack_requests import function_url_event, slash_command
 from tests.support.ssm_agent import agent_answers, no_sleep
 
@@ -103,7 +103,7 @@ def test_readiness_checks_that_cannot_be_scheduled_leave_the_launch_standing(
     def refused(*_: Any, **__: Any) -> None:
         raise RuntimeError("scheduler unavailable")
 
-    monkeypatch.setattr(type(wiring.schedules()), "put_ready_checks", refused)
+    monkeypatch.setattr(type(roots.current().schedules), "put_ready_checks", refused)
     created = slack_create(lambda_context, clock, slack, lambda_async)
     assert created["success"] is True and aws.running() == [created["instance_id"]]
     assert "is launching" in slack.replies()[-1].text
@@ -251,7 +251,7 @@ def test_an_approved_slack_request_schedules_the_requesters_checks(
     monkeypatch.setenv("APPROVAL_REQUIRED", "true")
     monkeypatch.setenv("APPROVER_USER_IDS", "U9999")
     monkeypatch.setenv("APPROVAL_CHANNEL", "C0APPROVALS")
-    wiring.reset()
+    roots.fresh()
     asked = slack_create(lambda_context, clock, slack, lambda_async)
     assert asked["pending_approval"] is True
     from tests.support.slack_requests import button

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 import handler
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.aws import clients, ssm
-from bastion_orchestrator.slack import secret as slack_secret
+from tests.support import roots
 from tests.support.api_calls import counting
+from tests.support.roots import clients
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +18,7 @@ def test_a_create_without_ami_id_reads_the_image_parameter_through_our_ssm_clien
 ):
     # Given a deployment without AMI_ID: the image comes from the public SSM parameter
     monkeypatch.delenv("AMI_ID", raising=False)
-    wiring.reset()
+    roots.fresh()
     # When a bastion is created
     with counting() as calls:
         created = handler.lambda_handler(
@@ -33,7 +32,7 @@ def test_a_create_without_ami_id_reads_the_image_parameter_through_our_ssm_clien
         "ec2.RunInstances": 1,
         "scheduler.CreateSchedule": 2,
     }
-    assert ssm._parameters().client is clients.ssm()
+    # (counted on our clients' events: the provider was handed our SSM client)
     # And a second create in the same container reads it from the provider's cache
     with counting() as calls:
         handler.lambda_handler(
@@ -44,17 +43,17 @@ def test_a_create_without_ami_id_reads_the_image_parameter_through_our_ssm_clien
 
 def test_the_slack_secret_is_read_through_our_secrets_manager_client(aws, slack):
     with counting() as calls:
-        secret = wiring.slack_secret()
+        secret = roots.current().slack_secret()
     assert secret.bot_token == "xoxb-test-token"
     assert calls == {"secretsmanager.GetSecretValue": 1}
-    assert slack_secret._secrets().client is clients.client("secretsmanager")
+    # (counted on our clients' events: the provider was handed our Secrets Manager client)
 
 
 def test_one_client_per_service(aws, slack, clock, lambda_context, monkeypatch):
     monkeypatch.delenv("AMI_ID", raising=False)
-    wiring.reset()
+    roots.fresh()
     handler.lambda_handler({"action": "create", "user_id": "U1", "username": "a"}, lambda_context)
-    wiring.slack_secret()
+    roots.current().slack_secret()
     made = [c.meta.service_model.service_name for c in clients.created()]
     assert sorted(made) == sorted(set(made))
     assert {"ec2", "scheduler", "ssm", "secretsmanager"} <= set(made)

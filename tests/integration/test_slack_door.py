@@ -11,11 +11,11 @@ from botocore.stub import Stubber
 
 import auto_terminate
 import handler
-from bastion_orchestrator.app import wiring
-from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import scheduler_at
 from tests.conftest import TERMINATOR_ARN
+from tests.support import roots
 from tests.support.api_calls import counting
+from tests.support.roots import clients
 from tests.support.slack_requests import button, function_url_event, slash_command
 from tests.support.ssm_agent import agent_answers, no_sleep
 
@@ -56,7 +56,7 @@ def test_slacks_published_signing_example_verifies(
         Name="vector", SecretString=json.dumps({"signing_secret": vector["signing_secret"]})
     )["ARN"]
     monkeypatch.setenv("SLACK_SECRET_ARN", arn)
-    wiring.reset()
+    roots.fresh()
     clock.current = clock.current.fromtimestamp(int(vector["timestamp"]), tz=clock.current.tzinfo)
     event = function_url_event(
         vector["body"],
@@ -235,7 +235,7 @@ def test_allowed_user_ids_limits_who_may_create(
     aws, slack, clock, lambda_context, lambda_async, monkeypatch
 ):
     monkeypatch.setenv("ALLOWED_USER_IDS", "UALICE,UBOB")
-    wiring.reset()
+    roots.fresh()
     # Mallory's create is acknowledged, then refused where she asked: nothing launches
     send(lambda_context, clock, slash_command("bastion create", user_id="UMALLORY"))
     [refused] = deliver(lambda_context, lambda_async)
@@ -372,7 +372,7 @@ def test_when_self_invocation_fails_the_work_is_done_inline(
     assert len(aws.running()) == 1
     # And a request the policy refuses is refused in the answer itself, nothing launched
     monkeypatch.setenv("ALLOWED_USER_IDS", "U12345")
-    wiring.reset()
+    roots.fresh()
     _, refused = send(lambda_context, clock, slash_command("bastion create", user_id="UOTHER"))
     assert "ALLOWED_USER_IDS" in refused["text"] and len(aws.running()) == 1
 
@@ -386,7 +386,7 @@ def test_handlers_tolerate_a_missing_context(aws, clock):
 
 def test_the_ack_path_creates_no_ec2_client(aws, slack, clock, lambda_context, lambda_async):
     # Given a cold container (no client made yet)
-    wiring.reset()
+    roots.fresh()
     # When a create, an extend and a destroy are acknowledged
     for text in ("bastion create dev INC-1", "bastion extend", "bastion destroy"):
         status, _ = send(lambda_context, clock, slash_command(text))
@@ -411,9 +411,9 @@ with mock_aws():
     os.environ.update(json.loads(sys.argv[2]), SLACK_SECRET_ARN=arn)
     before = set(sys.modules)
     import handler
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
     queued = []
-    wiring.enqueue = lambda arn, payload: queued.append(payload)
+    roots.current().enqueue = lambda arn, payload: queued.append(payload)
     from tests.support.slack_requests import function_url_event, slash_command
     event = function_url_event(slash_command("bastion create dev INC-1"), secret=sys.argv[1],
                                timestamp=int(time.time()))
@@ -434,17 +434,17 @@ def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
     # case, no EC2, no approvals, no notifier, and no pydantic at all ...
     slow_half = {
         "bastion_orchestrator.config",
-        "bastion_orchestrator.doors.slack_forms",
-        "bastion_orchestrator.app.policy",
-        "bastion_orchestrator.app.dispatcher",
-        "bastion_orchestrator.app.orchestrator",
-        "bastion_orchestrator.app.approvals",
-        "bastion_orchestrator.app.continuations",
-        "bastion_orchestrator.app.reaper",
-        "bastion_orchestrator.aws.ec2",
-        "bastion_orchestrator.aws.scheduler",
-        "bastion_orchestrator.domain.boot",
-        "bastion_orchestrator.slack.notifier",
+        "bastion_orchestrator.doors.slack.decide",
+        "bastion_orchestrator.usecases.policy",
+        "bastion_orchestrator.usecases.dispatcher",
+        "bastion_orchestrator.usecases.orchestrator",
+        "bastion_orchestrator.usecases.approvals",
+        "bastion_orchestrator.doors.slack.jobs",
+        "bastion_orchestrator.usecases.reaper",
+        "bastion_orchestrator.adapters.aws.ec2",
+        "bastion_orchestrator.adapters.aws.scheduler",
+        "bastion_orchestrator.adapters.aws.boot",
+        "bastion_orchestrator.adapters.slack.notifier",
         "models",
     }
     assert loaded & slow_half == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion_orchestrator.app import reaper
+from bastion_orchestrator.usecases import reaper
 from tests.integration.test_auto_terminate import fire, launch
 from tests.support.api_calls import counting
 

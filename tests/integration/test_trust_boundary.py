@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import handler
-from bastion_orchestrator.app import sealing
+from bastion_orchestrator.doors.slack import sealing
 from tests.support.doors import SECRET, deliver, sealed, via_slack
 from tests.support.iam_requests import (
     ADMIN_ARN,
@@ -42,11 +42,11 @@ def via_iam(ctx: Any, body: Any, **identity: Any) -> tuple[int, dict[str, Any]]:
 def test_a_direct_create_by_someone_off_the_allow_list_launches_nothing(
     aws, clock, lambda_context, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given an allow-list that does not name U666
     monkeypatch.setenv("ALLOWED_USER_IDS", "U12345")
-    wiring.reset()
+    roots.fresh()
     # When U666 creates through the direct door
     refused = direct(lambda_context, {"action": "create", "user_id": "U666", "username": "eve"})
     # Then it is FORBIDDEN, says how to fix it, and nothing runs
@@ -94,11 +94,11 @@ def test_an_iam_caller_cannot_touch_another_callers_bastion(aws, clock, lambda_c
 
 
 def test_an_iam_admin_may_act_on_any_bastion(aws, clock, lambda_context, monkeypatch):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     # Given the admin's role (with a path, as IAM has it) in ADMIN_PRINCIPAL_ARNS
     monkeypatch.setenv("ADMIN_PRINCIPAL_ARNS", ADMIN_ROLE)
-    wiring.reset()
+    roots.fresh()
     _, alices = via_iam(lambda_context, {"action": "create"})
     # When a session of that role destroys Alice's bastion
     status, body = via_iam(
@@ -380,11 +380,11 @@ def test_a_signature_over_a_different_body_is_refused(aws, slack, clock, lambda_
 def test_connection_instructions_name_the_deployments_documents(
     aws, clock, lambda_context, monkeypatch
 ):
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     monkeypatch.setenv("SESSION_DOCUMENT", "docustack-dev-session")
     monkeypatch.setenv("PORT_FORWARD_DOCUMENT", "docustack-dev-port-forward")
-    wiring.reset()
+    roots.fresh()
     created = direct(lambda_context, {"action": "create", "user_id": "U1", "username": "u"})
     text = created["connection_instructions"]
     assert "--document-name docustack-dev-session" in created["connection"]["terminal"]

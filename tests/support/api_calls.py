@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bastion_orchestrator.aws import clients
+from tests.support.roots import clients
 
 
 @contextmanager
@@ -18,7 +18,7 @@ def counting() -> Iterator[Counter[str]]:
     def on_call(model: Any, **_: Any) -> None:
         calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
-    emitters = [clients._session().events, *(c.meta.events for c in clients.created())]
+    emitters = [clients.session().events, *(c.meta.events for c in clients.created())]
     for emitter in emitters:
         emitter.register("before-call", on_call)
     try:

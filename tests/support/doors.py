@@ -14,11 +14,11 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixt
 
 def reset_with(monkeypatch: Any, **env: str) -> None:
     """Change the deployment's environment variables, and forget what was built from them."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    wiring.reset()
+    roots.fresh()
 
 
 def signed(clock: Any, body: str) -> dict[str, Any]:
@@ -41,10 +41,10 @@ def sealed(clock: Any, secret: str = SECRET, body: str | None = None) -> dict[st
     """A continuation as the Slack door queues it: what it keeps of a signed request's form
     (U12345's ``/infra bastion create`` unless ``body`` is given) and the request's id,
     sealed with ``secret``."""
-    from bastion_orchestrator.app import sealing
-    from bastion_orchestrator.doors.slack import form_of, queued, request_id_of
+    from bastion_orchestrator.doors.slack import sealing
+    from bastion_orchestrator.doors.slack.request import SlackRequest
     from tests.support.slack_requests import slash_command
 
     request = body if body is not None else slash_command("bastion create")
-    job = queued(form_of(request), request_id_of(request))
+    job = SlackRequest.parse(request).queued()
     return sealing.seal(job, secret, clock())

@@ -14,8 +14,7 @@ RDS_ENDPOINT = "docustack-dev.cluster-abc123.us-east-1.rds.amazonaws.com"
 def provision_deployment() -> dict[str, str]:
     import boto3
 
-    from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.aws import clients
+    from tests.support import roots
 
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -43,6 +42,6 @@ def provision_deployment() -> dict[str, str]:
         "RDS_ENDPOINT": RDS_ENDPOINT,
     }
     os.environ.update(env)
-    wiring.reset()
-    clients.reset()
+    roots.fresh()
+    roots.fresh()
     return env

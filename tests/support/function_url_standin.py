@@ -264,7 +264,7 @@ class StandIn:
         from botocore.stub import Stubber
 
         import handler
-        from bastion_orchestrator.aws import clients
+        from tests.support.roots import clients
 
         event = iam_event(
             body.decode("utf-8"), user_arn=identity.user_arn, user_id=identity.user_id

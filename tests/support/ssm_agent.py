@@ -16,7 +16,7 @@ def agent_answers(*answers: list[dict[str, Any]]) -> Iterator[list[int]]:
     """Each answer is an ``InstanceInformationList``; yields the count of calls answered."""
     from botocore.awsrequest import AWSResponse
 
-    from bastion_orchestrator.aws import clients
+    from tests.support.roots import clients
 
     calls = [0]
 
@@ -26,11 +26,11 @@ def agent_answers(*answers: list[dict[str, Any]]) -> Iterator[list[int]]:
         return AWSResponse("https://ssm", 200, {}, None), {"InstanceInformationList": items}  # type: ignore[arg-type]
 
     events = clients.ssm().meta.events
-    events.register(EVENT, answer)  # type: ignore[arg-type]
+    events.register(EVENT, answer)
     try:
         yield calls
     finally:
-        events.unregister(EVENT, answer)  # type: ignore[arg-type]
+        events.unregister(EVENT, answer)
 
 
 @contextmanager
@@ -39,15 +39,15 @@ def no_sleep() -> Iterator[list[float]]:
     a continuation that waits for an agent shows up here."""
     import time
 
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     slept: list[float] = []
-    clock, sleep = wiring._clock[0], wiring._sleep[0]
+    clock, sleep = roots.current().clock, roots.current().sleep
     real = time.sleep
-    wiring.set_clock(clock, sleep=slept.append)
+    roots.use_clock(clock, sleep=slept.append)
     setattr(time, "sleep", slept.append)  # noqa: B010 (typeshed's sleep takes SupportsIndex)
     try:
         yield slept
     finally:
         setattr(time, "sleep", real)  # noqa: B010
-        wiring.set_clock(clock, sleep=sleep)
+        roots.use_clock(clock, sleep=sleep)

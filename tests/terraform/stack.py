@@ -282,13 +282,13 @@ def wait(base: Path, timeout: float = 900) -> Deployed:
 
 def use(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """One function's deployed environment in os.environ, nothing else of the contract's."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     for name in CONTRACT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    wiring.reset()
+    roots.fresh()
 
 
 if __name__ == "__main__":

@@ -607,9 +607,9 @@ def exercised(deployed: stack.Deployed) -> Iterator[Exercised]:
         try:
             yield _exercise(deployed, env, monkeypatch)
         finally:
-            from bastion_orchestrator.app import wiring
+            from tests.support import roots
 
-            wiring.reset()
+            roots.fresh()
 
 
 def _exercise(
@@ -619,10 +619,10 @@ def _exercise(
 
     import auto_terminate
     import handler
-    from bastion_orchestrator.app import wiring
-    from bastion_orchestrator.aws import clients
     from bastion_orchestrator.clock import parse_iso, system_clock
     from tests.conftest import FakeLambdaContext
+    from tests.support import roots
+    from tests.support.roots import clients
 
     lambda_context: Any = FakeLambdaContext()
 
@@ -668,7 +668,7 @@ def _exercise(
         return response
 
     def terminator(name: str, event: dict[str, Any], at: datetime) -> dict[str, Any]:
-        wiring.set_clock(lambda: at)
+        roots.use_clock(lambda: at)
         with recorder.recording():
             response = auto_terminate.lambda_handler(event, lambda_context)
         responses[name] = response
@@ -691,7 +691,7 @@ def _exercise(
                 return AWSResponse("", 200, {}, None), {"InstanceInformationList": online}  # type: ignore[arg-type]
 
             ssm_events = clients.ssm().meta.events
-            ssm_events.register("before-call.ssm.DescribeInstanceInformation", agent_online)  # type: ignore[arg-type]
+            ssm_events.register("before-call.ssm.DescribeInstanceInformation", agent_online)
 
             # When every orchestrator action runs
             first = orchestrate("create", {"action": "create", "user_id": "U1", "username": "a"})
@@ -724,9 +724,9 @@ def _exercise(
             # a Slack create's continuation then puts its readiness checks (the Slack
             # function runs with the orchestrator's role): three CreateSchedule calls
             with recorder.recording():
-                wiring.ready_checks(swept["instance_id"], system_clock())
-                wiring.ready_checks(idle["instance_id"], system_clock())
-            ssm_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_online)  # type: ignore[arg-type]
+                roots.current().ready_checks(swept["instance_id"], system_clock())
+                roots.current().ready_checks(idle["instance_id"], system_clock())
+            ssm_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_online)
             calls["orchestrator"] = recorder.calls
             recorder.calls = []
 
@@ -746,7 +746,7 @@ def _exercise(
                 return AWSResponse("", 200, {}, None), {"InstanceInformationList": items}  # type: ignore[arg-type]
 
             agent_events = clients.ssm().meta.events
-            agent_events.register("before-call.ssm.DescribeInstanceInformation", agent_of)  # type: ignore[arg-type]
+            agent_events.register("before-call.ssm.DescribeInstanceInformation", agent_of)
             for name, made, attempt, after, outcome in (
                 ("ready", swept, 1, timedelta(seconds=61), "ready"),
                 ("not ready", idle, 3, timedelta(seconds=301), "not_ready"),
@@ -755,7 +755,7 @@ def _exercise(
                 assert launched is not None
                 check = {"action": "ready", "instance_id": made["instance_id"], "attempt": attempt}
                 assert terminator(name, check, launched + after)["outcome"] == outcome
-            agent_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_of)  # type: ignore[arg-type]
+            agent_events.unregister("before-call.ssm.DescribeInstanceInformation", agent_of)
             expiry = parse_iso(warned["expires_at"])
             assert expiry is not None
             warn_at = expiry - timedelta(minutes=20)
@@ -795,7 +795,7 @@ def _exercise(
             assert sweep["outcome"] == "swept" and sweep["terminated"] == 1, sweep
             calls["auto_terminate"] = recorder.calls
         finally:
-            wiring.set_clock(system_clock)
+            roots.use_clock(system_clock)
 
     return Exercised(calls, policies, account, env, responses, function_arns)
 

@@ -32,7 +32,7 @@ def deployed_env(
     deployed: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, dict[str, str]]]:
     """Puts one function's deployed environment in os.environ; reset between functions."""
-    from bastion_orchestrator.app import wiring
+    from tests.support import roots
 
     envs = {
         "orchestrator": deployed.environment("orchestrator_function_name"),
@@ -44,9 +44,9 @@ def deployed_env(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
-    wiring.reset()
+    roots.fresh()
     yield envs
-    wiring.reset()
+    roots.fresh()
 
 
 _use = use

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion_orchestrator.slack.commands import Command, parse
+from bastion_orchestrator.doors.slack.commands import Command, parse
 
 pytestmark = pytest.mark.unit
 

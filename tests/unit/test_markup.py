@@ -16,8 +16,8 @@ import pytest
 
 from bastion_orchestrator.domain.approval import Approval
 from bastion_orchestrator.domain.ports import Notice
-from bastion_orchestrator.slack import messages
-from bastion_orchestrator.slack.mrkdwn import escape, label, mention
+from bastion_orchestrator.presenters.slack import messages
+from bastion_orchestrator.presenters.slack.mrkdwn import escape, label, mention
 
 pytestmark = pytest.mark.unit
 

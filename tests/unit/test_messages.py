@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bastion_orchestrator.domain.ports import Notice
-from bastion_orchestrator.slack.messages import render
+from bastion_orchestrator.presenters.slack.messages import render
 
 pytestmark = pytest.mark.unit
 
@@ -55,8 +55,8 @@ from typing import Any  # noqa: E402
 
 from slack_sdk.models.blocks import Block  # noqa: E402
 
-from bastion_orchestrator.slack import messages  # noqa: E402
-from bastion_orchestrator.slack.messages import list_answer  # noqa: E402
+from bastion_orchestrator.presenters.slack import messages  # noqa: E402
+from bastion_orchestrator.presenters.slack.messages import list_answer  # noqa: E402
 
 
 def validated(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

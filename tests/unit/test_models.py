@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -52,9 +53,16 @@ def test_boundaries_are_inclusive():
     )
 
 
+def _contract(outcome: Any) -> dict[str, Any]:
+    from bastion_orchestrator.presenters.contract import Contract, Guide
+
+    return Contract(Guide).present(outcome)
+
+
 def test_refusal_messages_name_field_and_remedy():
     # The direct door refuses before any AWS client exists: no dispatcher is needed
-    response = direct.handle({"action": "status", "instance_id": "i-xyz", "extra": 1}, "req", None)  # type: ignore[arg-type]
+    request = {"action": "status", "instance_id": "i-xyz", "extra": 1}
+    response = direct.handle(request, "req", None, _contract)  # type: ignore[arg-type]
     assert response["error"] == "VALIDATION_ERROR"
     fields = {e["field"]: e["problem"] for e in response["errors"]}
     assert "8 or 17 lowercase hex digits" in fields["instance_id"]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bastion_orchestrator.app.reaper import Reaper
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.bastion import Bastion, Lifetime
 from bastion_orchestrator.domain.ports import ScheduleRef
+from bastion_orchestrator.usecases.reaper import Reaper
 from tests.unit.fakes import FakeInstances, FakeNotifier, FakeSchedules
 
 pytestmark = pytest.mark.unit
@@ -107,7 +107,7 @@ def test_sweep_spares_a_young_schedule_whose_instance_ec2_does_not_show_yet(worl
 
 
 def test_one_refused_instance_never_shields_the_others(world):
-    from bastion_orchestrator.app.reaper import TerminationFailed
+    from bastion_orchestrator.usecases.reaper import TerminationFailed
 
     reaper, instances, _, notifier, now = world
     for n in range(1, 6):
@@ -166,7 +166,7 @@ class FakeSnapshots:
 def with_snapshots(reaper: Reaper, snapshots: FakeSnapshots) -> Reaper:
     from dataclasses import replace
 
-    from bastion_orchestrator.app.forensics import Forensics
+    from bastion_orchestrator.usecases.forensics import Forensics
 
     return replace(reaper, forensics=Forensics(snapshots, timedelta(days=30)))
 

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bastion_orchestrator.app import reaper as reaper_module
-from bastion_orchestrator.app.reaper import (
+from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.bastion import Bastion, Lifetime
+from bastion_orchestrator.domain.ports import ScheduleRef
+from bastion_orchestrator.usecases import reaper as reaper_module
+from bastion_orchestrator.usecases.reaper import (
     DELETE_BUDGET,
     LISTING_INTERVAL,
     Reaper,
     SweepMemory,
     memory_of,
 )
-from bastion_orchestrator.clock import iso
-from bastion_orchestrator.domain.bastion import Bastion, Lifetime
-from bastion_orchestrator.domain.ports import ScheduleRef
 from tests.unit.fakes import FakeInstances, FakeNotifier, FakeSchedules
 
 pytestmark = pytest.mark.unit
@@ -184,7 +184,7 @@ def test_a_cold_container_lists_again(world):
 
 
 def test_a_bastion_ec2_refuses_to_terminate_keeps_its_schedules(world):
-    from bastion_orchestrator.app.reaper import TerminationFailed
+    from bastion_orchestrator.usecases.reaper import TerminationFailed
 
     reaper, instances, schedules, _ = world
     for n in (1, 2):

@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Final
-
-from bastion_orchestrator.aws import clients
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -27,15 +24,6 @@ class SlackSecret:
     webhook_url: str | None = None
 
 
-@cache
-def _secrets() -> SecretsProvider:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    # Our client: one session and one Secrets Manager client per container, with our retries
-    # and timeouts (left alone, the provider builds its own). wiring.reset() clears both.
-    return SecretsProvider(boto3_client=clients.client("secretsmanager"))
-
-
 def secret_arn() -> str | None:
     """``SLACK_SECRET_ARN``: read here, not in ``config.Settings``, because the signing secret
     comes before anything else and a slow verb's acknowledgement validates no other setting.
@@ -43,13 +31,19 @@ def secret_arn() -> str | None:
     return os.environ.get("SLACK_SECRET_ARN", "").strip() or None
 
 
-def secret_loader(secret_arn: str | None) -> Callable[[], SlackSecret]:
-    """Read the Slack secret (JSON: bot_token, signing_secret, webhook_url), cached 5 min."""
+def secret_loader(secret_arn: str | None, client: Callable[[], Any]) -> Callable[[], SlackSecret]:
+    """Read the Slack secret (JSON: bot_token, signing_secret, webhook_url), cached 5 min, with
+    our Secrets Manager client (left alone, Powertools' provider builds its own)."""
+    providers: list[SecretsProvider] = []
 
     def load() -> SlackSecret:
         if not secret_arn:
             return SlackSecret()
-        raw = _secrets().get(secret_arn, max_age=SECRET_CACHE_SECONDS, transform="json")
+        if not providers:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            providers.append(SecretsProvider(boto3_client=client()))
+        raw = providers[0].get(secret_arn, max_age=SECRET_CACHE_SECONDS, transform="json")
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return SlackSecret(
             bot_token=data.get("bot_token") or None,

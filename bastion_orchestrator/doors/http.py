@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +44,16 @@ class Door(Protocol):
     def __call__(self, request: HttpRequest, context: Any) -> HttpAnswer: ...
 
 
+@dataclass(frozen=True)
+class Route:
+    """One HTTP door in the registry: its name, whether a request is its, and the door.
+    A new door is one more route (``composition.Root.http_doors``)."""
+
+    name: str
+    accepts: Callable[[HttpRequest], bool]
+    door: Door
+
+
 class Malformed(Exception):
     """The event is not a Function URL request we can read (answered 400)."""
 
@@ -57,15 +68,15 @@ def answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def handle(event: dict[str, Any], context: Any, *, slack: Door, iam: Door) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any, routes: Sequence[Route]) -> dict[str, Any]:
     try:
         request = parse(event)
     except Malformed as e:
         count("MalformedHttpRequests")
         logger.warning("malformed Function URL request", extra={"reason": str(e)})
         return answer(400, {"error": "malformed_request", "message": str(e)})
-    door = iam if request.iam is not None else slack
     try:
+        door = next(route.door for route in routes if route.accepts(request))
         result = door(request, context)
         return answer(result.status, result.body)  # serialised here: a bad body is a 500 too
     except Exception as error:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-from bastion_orchestrator.aws.clients import client
 from models import SlackJob
 
 Work = Callable[[SlackJob], dict[str, Any]]
 
 
-@cache
-def once_per_request(table: str) -> Callable[[SlackJob, Any, Work], dict[str, Any]]:
+def once_per_request(
+    table: str, client: Callable[[], Any]
+) -> Callable[[SlackJob, Any, Work], dict[str, Any]]:
     """A retried or redelivered job returns the stored result and tells nobody twice. The
     Lambda context is registered so that a job that timed out frees its key when the
     invocation's time is up, instead of blocking its own retries for the record's lifetime."""
@@ -23,7 +22,7 @@ def once_per_request(table: str) -> Callable[[SlackJob, Any, Work], dict[str, An
         idempotent_function,
     )
 
-    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
+    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client())
     config = IdempotencyConfig(event_key_jmespath="request_id", expires_after_seconds=3600)
 
     @idempotent_function(data_keyword_argument="job", persistence_store=store, config=config)  # type: ignore[untyped-decorator]

@@ -96,11 +96,11 @@ class Policy:
         )
 
     def is_approver(self, actor: Actor) -> bool:
-        """Approvers are Slack user ids; the IAM door has none (approvals happen in Slack)."""
-        return actor.door != "iam" and actor.user_id in self.approvers
+        """Approvers are Slack user ids; an IAM principal is none (approvals happen in Slack)."""
+        return not actor.trust.iam_principal and actor.user_id in self.approvers
 
     def is_admin(self, actor: Actor) -> bool:
-        if actor.door == "iam":
+        if actor.trust.iam_principal:
             return actor.arn is not None and arn_is_listed(actor.arn, self.admin_principal_arns)
         return actor.user_id is not None and actor.user_id in self.admin_user_ids
 
@@ -121,7 +121,8 @@ class Policy:
                 reason = action.reason if isinstance(action, Deny) else None
                 return Verdict(action.approval_id, isinstance(action, Approve), reason)
             case ListBastions():
-                return Listing(self._subject(actor, action.user_id, scoped=actor.door != "direct"))
+                scoped = not actor.trust.speaks_for_anyone
+                return Listing(self._subject(actor, action.user_id, scoped=scoped))
             case Extend():
                 return self._extend(actor, action)
             case Status() | Destroy():
@@ -145,14 +146,15 @@ class Policy:
         user_id = self._subject(actor, request.user_id, scoped=False)
         if user_id is None:  # only a direct create can get here, and its model requires one
             raise InvalidRequest("create needs user_id: the Slack user id to launch for.")
-        if actor.door != "iam" and self.allowed_user_ids and user_id not in self.allowed_user_ids:
+        listed = not self.allowed_user_ids or user_id in self.allowed_user_ids
+        if not actor.trust.iam_principal and not listed:
             raise Forbidden(
                 f"{user_id} may not create bastions here: ALLOWED_USER_IDS does not list them. "
                 "Ask a platform admin to add the user id to ALLOWED_USER_IDS.",
                 user_id=user_id,
             )
         for_self = user_id == actor.user_id
-        if actor.door == "iam" and for_self:
+        if actor.trust.name_verified and for_self:
             self._no_other_name(actor, request)
         username = request.username or (actor.username if for_self else None)
         if not username:
@@ -192,7 +194,7 @@ class Policy:
     def _subject(self, actor: Actor, named: str | None, *, scoped: bool) -> str | None:
         """Whose bastion(s) a request is about. Direct invokes are trusted to name anyone;
         on the verified doors naming somebody else needs an admin."""
-        if actor.door == "direct":
+        if actor.trust.speaks_for_anyone:
             return named
         if named is not None and named != actor.user_id and not self.is_admin(actor):
             raise Forbidden(

@@ -24,15 +24,16 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bastion_orchestrator.app.policy import arn_is_listed
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.actor import OPERATOR, Actor, Owner
 from bastion_orchestrator.domain.approval import Approval, Status
 from bastion_orchestrator.domain.bastion import Bastion, Tag
 from bastion_orchestrator.domain.ports import Notice, Notifier
+from bastion_orchestrator.domain.results import Pending
 from bastion_orchestrator.errors import Forbidden, NotFound
 from bastion_orchestrator.observability import audit, count, logger
-from bastion_orchestrator.slack.mrkdwn import escape, mention
+from bastion_orchestrator.presenters.slack.mrkdwn import escape, mention
+from bastion_orchestrator.usecases.policy import arn_is_listed
 from models import Create
 
 
@@ -85,7 +86,7 @@ class Approvals:
     # APPROVER_IAM_PRINCIPALS: Slack approver id -> the IAM principals that person signs as.
     identities: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    def request(self, request: Create, owner: Owner, actor: Actor, hours: float) -> dict[str, Any]:
+    def request(self, request: Create, owner: Owner, actor: Actor, hours: float) -> Pending:
         now = self.clock()
         asked = Approval(
             id=_new_id(),
@@ -107,7 +108,7 @@ class Approvals:
 
     def request_extension(
         self, bastion: Bastion, until: datetime, by: timedelta, actor: Actor
-    ) -> dict[str, Any]:
+    ) -> Pending:
         """An extend past what was granted: the approvers see "extend by N h", and nothing
         changes until one of them approves it."""
         now = self.clock()
@@ -140,7 +141,7 @@ class Approvals:
         )
         return self._open(asked, actor, reason=bastion.reason)
 
-    def _open(self, asked: Approval, actor: Actor, *, reason: str | None) -> dict[str, Any]:
+    def _open(self, asked: Approval, actor: Actor, *, reason: str | None) -> Pending:
         """Store and post a new request (or answer the open one it repeats)."""
         approval = self.store().add(asked)
         what = "extend" if asked.kind == "extend" else "create"
@@ -164,17 +165,12 @@ class Approvals:
             if asked.kind == "extend"
             else "your request"
         )
-        return {
-            "success": True,
-            "pending_approval": True,
-            "approval_id": approval.id,
-            "expires_at": iso(approval.expires_at),
-            "message": (
-                f"Approval needed in {self.environment}: {asked_for} ({approval.id}) was posted "
-                f"for {self._names()} and waits until {iso(approval.expires_at)}. Nothing "
-                "changes until an approver who is not you approves it."
-            ),
-        }
+        return Pending(
+            approval,
+            f"Approval needed in {self.environment}: {asked_for} ({approval.id}) was posted "
+            f"for {self._names()} and waits until {iso(approval.expires_at)}. Nothing "
+            "changes until an approver who is not you approves it.",
+        )
 
     def decide(
         self, approval_id: str, approver: Actor, *, approve: bool, reason: str | None = None
@@ -276,7 +272,7 @@ class Approvals:
         self,
         owner: Owner,
         actor: Actor,
-        result: dict[str, Any],
+        instance_id: str,
         hours: float,
         reason: str,
         *,
@@ -286,7 +282,7 @@ class Approvals:
             "break-glass extension" if extended else "break-glass launch",
             actor=actor.label,
             action="extend" if extended else "create",
-            instance_id=result.get("instance_id"),
+            instance_id=instance_id,
             door=actor.door,
             environment=self.environment,
             hours=hours,
@@ -294,8 +290,7 @@ class Approvals:
         )
         count("BreakGlassLaunches")
         try:
-            iid = str(result.get("instance_id"))
-            self.board().break_glass(owner, iid, hours, reason, extended=extended)
+            self.board().break_glass(owner, instance_id, hours, reason, extended=extended)
         except Exception as e:
             count("NotificationFailures")
             logger.error("break-glass announcement failed", extra={"error": repr(e)})

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING
 
-from bastion_orchestrator.aws import clients
 from bastion_orchestrator.clock import to_utc
 from bastion_orchestrator.domain.ports import Agent
 from bastion_orchestrator.errors import ConfigurationError
@@ -20,23 +18,18 @@ if TYPE_CHECKING:
 IMAGE_CACHE_SECONDS = 3600
 
 
-@cache
-def _parameters() -> SSMProvider:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    # Our client: one session and one SSM client per container, with our retries and timeouts
-    # (left alone, the provider builds its own session and client). wiring.reset() clears both.
-    return SSMProvider(boto3_client=clients.ssm())
-
-
-def image_resolver(parameter: str) -> Callable[[], str]:
+def image_resolver(parameter: str, client: Callable[[], SSMClient]) -> Callable[[], str]:
     """The latest image id from a public SSM parameter, cached for an hour per container."""
+    providers: list[SSMProvider] = []
 
     def resolve() -> str:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+        if not providers:  # our client, with our retries (left alone it builds its own)
+            providers.append(SSMProvider(boto3_client=client()))
         try:
-            value = _parameters().get(parameter, max_age=IMAGE_CACHE_SECONDS)
+            value = providers[0].get(parameter, max_age=IMAGE_CACHE_SECONDS)
         except GetParameterError as e:
             raise ConfigurationError(
                 f"Could not read the default image from SSM parameter {parameter}: {e}. "

@@ -40,34 +40,6 @@ def boto_config() -> Config:
     )
 
 
-@cache
-def _session() -> boto3.session.Session:
-    import boto3
-
-    return boto3.session.Session()
-
-
-_clients: dict[str, Any] = {}
-
-
-def client(service: str) -> Any:
-    if service not in _clients:
-        _clients[service] = _session().client(service, config=boto_config())  # type: ignore[call-overload]
-    return _clients[service]
-
-
-def region() -> str | None:
-    """The region clients are made for, without making one (the Slack ack path needs no EC2
-    client)."""
-    name: str | None = _session().region_name
-    return name
-
-
-def created() -> list[Any]:
-    """The clients made so far (instrumentation: the bench counts their calls)."""
-    return list(_clients.values())
-
-
 def error_code(error: BaseException) -> str | None:
     """The AWS error code of a ``ClientError``; None for anything else."""
     from botocore.exceptions import ClientError
@@ -85,23 +57,49 @@ def error_message(error: BaseException) -> str:
     return str(error)
 
 
-def ec2() -> EC2Client:
-    return client("ec2")  # type: ignore[no-any-return]
+class Clients:
+    """One boto3 session and one client per service, made on first use, with our retries and
+    timeouts. The composition root owns one per container; tests build their own."""
 
+    def __init__(self) -> None:
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
 
-def scheduler() -> EventBridgeSchedulerClient:
-    return client("scheduler")  # type: ignore[no-any-return]
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            import boto3
 
+            self._session = boto3.session.Session()
+        return self._session
 
-def ssm() -> SSMClient:
-    return client("ssm")  # type: ignore[no-any-return]
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            made = self.session().client(service, config=boto_config())  # type: ignore[call-overload]
+            self._clients[service] = made
+        return self._clients[service]
 
+    def region(self) -> str | None:
+        """The region clients are made for, without making one (the Slack ack path needs no
+        EC2 client)."""
+        name: str | None = self.session().region_name
+        return name
 
-def lambda_() -> LambdaClient:
-    return client("lambda")  # type: ignore[no-any-return]
+    def created(self) -> list[Any]:
+        """The clients made so far (instrumentation: the bench counts their calls)."""
+        return list(self._clients.values())
 
+    def ec2(self) -> EC2Client:
+        made: EC2Client = self.client("ec2")
+        return made
 
-def reset() -> None:
-    """Forget every client (tests start moto, or change region/endpoint, then call this)."""
-    _clients.clear()
-    _session.cache_clear()
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        made: EventBridgeSchedulerClient = self.client("scheduler")
+        return made
+
+    def ssm(self) -> SSMClient:
+        made: SSMClient = self.client("ssm")
+        return made
+
+    def lambda_(self) -> LambdaClient:
+        made: LambdaClient = self.client("lambda")
+        return made

@@ -1,0 +1,1 @@
+"""The Slack door: signature, the acknowledging half, the deciding half, sealed jobs."""

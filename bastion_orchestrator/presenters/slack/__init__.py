@@ -1,0 +1,1 @@
+"""Slack presentation: Block Kit messages and mrkdwn escaping."""
