@@ -107,6 +107,21 @@ def configure(ui: Ui, args: Any) -> Exit:
             "Which environment? Name it: bastion configure ENV --url URL --region REGION",
             "Or read the module's output: bastion configure --from-terraform cli_config.json",
         )
+    env = cfg.validated(_environment(name, config.environments.get(name), values, args))
+    config.environments[name] = env
+    if args.default or config.default is None or config.default not in config.environments:
+        config.default = name
+    cfg.save(config)
+    ui.out(f"Configured {name}: {env.url} ({env.region}) in {config.path}.")
+    ui.out(f"Next: bastion connect{'' if config.default == name else ' ' + name}")
+    return Exit.OK
+
+
+def _environment(
+    name: str, previous: Environment | None, values: dict[str, Any], args: Any
+) -> Environment:
+    """What was configured before, then the module's outputs, then the flags: each one wins
+    over the one before."""
     flags = {
         "url": args.url,
         "region": args.region,
@@ -117,7 +132,6 @@ def configure(ui: Ui, args: Any) -> Exit:
         "engine": args.engine,
     }
     known = {k: v for k, v in values.items() if k in flags and v is not None}
-    previous = config.environments.get(name)
     merged = {**(vars(previous) if previous else {}), **known}
     merged.update({k: v for k, v in flags.items() if v is not None})
     merged["name"] = name
@@ -127,14 +141,7 @@ def configure(ui: Ui, args: Any) -> Exit:
             "Or read both from the module: bastion configure --from-terraform cli_config.json",
         )
     fields: dict[str, Any] = {k: merged.get(k) for k in Environment.__dataclass_fields__}
-    env = cfg.validated(Environment(**fields))
-    config.environments[name] = env
-    if args.default or config.default is None or config.default not in config.environments:
-        config.default = name
-    cfg.save(config)
-    ui.out(f"Configured {name}: {env.url} ({env.region}) in {config.path}.")
-    ui.out(f"Next: bastion connect{'' if config.default == name else ' ' + name}")
-    return Exit.OK
+    return Environment(**fields)
 
 
 def _terraform_values(source: str) -> dict[str, Any]:
