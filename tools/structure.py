@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,118 +170,65 @@ def _resolve(dotted: str, known: dict[str, Path]) -> str | None:
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """One cycle (``a, b, …, a``) per group of modules that import each other."""
-    return [_cycle_through(sorted(group), graph) for group in _groups(graph) if len(group) > 1]
+    reach = {node: _reachable(graph, node) for node in graph}
+    grouped: set[str] = set()
+    found = []
+    for node in sorted(graph):
+        if node in grouped or node not in reach[node]:
+            continue  # in a group already, or on no cycle
+        group = sorted(other for other in reach[node] if node in reach[other])
+        grouped.update(group)
+        found.append(_cycle_through(group, graph))
+    return found
 
 
-def _groups(graph: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected components (Tarjan's algorithm, iterative)."""
-    tarjan = _Tarjan(graph)
-    for start in sorted(graph):
-        if start not in tarjan.index:
-            tarjan.visit(start)
-    return tarjan.groups
-
-
-class _Tarjan:
-    def __init__(self, graph: dict[str, set[str]]) -> None:
-        self.graph = graph
-        self.index: dict[str, int] = {}
-        self.low: dict[str, int] = {}
-        self.stack: list[str] = []
-        self.on_stack: set[str] = set()
-        self.groups: list[set[str]] = []
-
-    def visit(self, start: str) -> None:
-        work = [self._enter(start)]
-        while work:
-            node, targets = work[-1]
-            target = next(targets, None)
-            if target is None:
-                work.pop()
-                if work:
-                    self.low[work[-1][0]] = min(self.low[work[-1][0]], self.low[node])
-                if self.low[node] == self.index[node]:
-                    self.groups.append(self._pop_group(node))
-            elif target not in self.index:
-                work.append(self._enter(target))
-            elif target in self.on_stack:
-                self.low[node] = min(self.low[node], self.index[target])
-
-    def _enter(self, node: str) -> tuple[str, Iterator[str]]:
-        self.index[node] = self.low[node] = len(self.index)
-        self.stack.append(node)
-        self.on_stack.add(node)
-        return node, iter(sorted(self.graph.get(node, ())))
-
-    def _pop_group(self, node: str) -> set[str]:
-        group: set[str] = set()
-        while True:
-            member = self.stack.pop()
-            self.on_stack.discard(member)
-            group.add(member)
-            if member == node:
-                return group
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or not (``start`` itself if on a cycle)."""
+    seen: set[str] = set()
+    frontier = [start]
+    while frontier:
+        node = frontier.pop()
+        for target in graph.get(node, set()) - seen:
+            seen.add(target)
+            frontier.append(target)
+    return seen
 
 
 def _cycle_through(group: list[str], graph: dict[str, set[str]]) -> list[str]:
     """The shortest path from the group's first module back to itself (breadth first)."""
     start, members = group[0], set(group)
-    came_from: dict[str, str] = {}
-    frontier = [start]
-    while frontier:
-        following: list[str] = []
-        for node in frontier:
-            for target in sorted(graph.get(node, set()) & members):
-                if target == start:
-                    return [*_path_to(node, start, came_from), start]
-                if target not in came_from:
-                    came_from[target] = node
-                    following.append(target)
-        frontier = following
+    paths, seen = deque([[start]]), {start}
+    while paths:
+        path = paths.popleft()
+        for target in sorted(graph.get(path[-1], set()) & members):
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                paths.append([*path, target])
     return [start, start]  # not reached: every member of a group lies on a cycle
-
-
-def _path_to(node: str, start: str, came_from: dict[str, str]) -> list[str]:
-    path = [node]
-    while path[-1] != start:
-        path.append(came_from[path[-1]])
-    return path[::-1]
 
 
 def report(root: Path, targets: Sequence[str] = TARGETS) -> tuple[list[str], bool]:
     """The report's lines, and whether every aim is met."""
     files = python_files(root, targets)
-    all_functions, all_modules = functions(root, files), modules(root, files)
-    long_functions = [f for f in all_functions if f.lines > FUNCTION_LINES]
-    big_modules = [m for m in all_modules if m.lines > MODULE_LINES]
+    found, sizes = functions(root, files), modules(root, files)
+    over = sum(1 for f in found if f.lines > FUNCTION_LINES)
+    big = sum(1 for m in sizes if m.lines > MODULE_LINES)
     found_cycles = cycles(imports(root, files))
     lines = [
-        *_functions_part(all_functions, len(long_functions)),
+        f"functions (aim: none over {FUNCTION_LINES} lines): {over} over, "
+        f"{len(found)} in all; the longest:",
+        *(f"  {f.lines:5}  {f.path}:{f.line}  {f.name}" for f in found[: max(over, SHOWN)]),
         "",
-        *_modules_part(all_modules, len(big_modules)),
+        f"modules (aim: none over {MODULE_LINES} lines): {big} over, "
+        f"{len(sizes)} in all; the largest:",
+        *(f"  {m.lines:5}  {m.path}" for m in sizes[: max(big, SHOWN)]),
         "",
         f"import cycles (aim: none): {len(found_cycles)}",
         *(f"  {' -> '.join(cycle)}" for cycle in found_cycles),
     ]
-    return lines, not (long_functions or big_modules or found_cycles)
-
-
-def _functions_part(found: list[Function], over: int) -> list[str]:
-    shown = found[: max(over, SHOWN)]
-    return [
-        f"functions (aim: none over {FUNCTION_LINES} lines): {over} over, "
-        f"{len(found)} in all; the longest:",
-        *(f"  {f.lines:5}  {f.path}:{f.line}  {f.name}" for f in shown),
-    ]
-
-
-def _modules_part(found: list[Module], over: int) -> list[str]:
-    shown = found[: max(over, SHOWN)]
-    return [
-        f"modules (aim: none over {MODULE_LINES} lines): {over} over, "
-        f"{len(found)} in all; the largest:",
-        *(f"  {m.lines:5}  {m.path}" for m in shown),
-    ]
+    return lines, not (over or big or found_cycles)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

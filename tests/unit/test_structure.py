@@ -20,8 +20,8 @@ def _body(lines: int, indent: str = "    ") -> str:
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
     """pkg/: a 41-line and a 40-line function, a 251-line module, a cycle a -> b -> c -> a
-    (c's import is inside a function), and imports that make no cycle: one under
-    TYPE_CHECKING, one relative, one of the standard library."""
+    (c's import is inside a function) and another f -> g -> f, and imports that make no
+    cycle: one under TYPE_CHECKING, one relative, one of the standard library."""
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text('"""A package."""\n')
@@ -37,6 +37,8 @@ def package(tmp_path: Path) -> Path:
         "else:\n    from pkg import big\n"
     )
     (pkg / "e.py").write_text("from .d import TYPE_CHECKING\n")
+    (pkg / "f.py").write_text("from pkg.g import name\n")  # a second cycle, f <-> g
+    (pkg / "g.py").write_text("import pkg.f\n\nname = 1\n")
     (tmp_path / "main.py").write_text("import pkg.long\n")
     return tmp_path
 
@@ -63,7 +65,11 @@ def test_a_cycle_is_found_through_a_lazy_import_and_not_through_type_checking(pa
     assert graph["pkg.d"] == {"pkg.big"}  # TYPE_CHECKING's else branch runs
     assert graph["pkg.e"] == {"pkg.d"}
     assert graph["main"] == {"pkg.long"}
-    assert structure.cycles(graph) == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"]]
+    assert graph["pkg.f"] == {"pkg.g"}  # a name in g: the module that defines it
+    assert structure.cycles(graph) == [
+        ["pkg.a", "pkg.b", "pkg.c", "pkg.a"],
+        ["pkg.f", "pkg.g", "pkg.f"],
+    ]
 
 
 def test_the_report_and_check_fail_on_each_aim_and_pass_without_them(package, capsys):
@@ -73,7 +79,7 @@ def test_the_report_and_check_fail_on_each_aim_and_pass_without_them(package, ca
     assert "41  pkg/long.py:1  too_long" in shown
     assert "251  pkg/big.py" in shown
     assert "pkg.a -> pkg.b -> pkg.c -> pkg.a" in shown
-    for name in ("long.py", "big.py", "c.py"):
+    for name in ("long.py", "big.py", "c.py", "g.py"):
         (package / "pkg" / name).unlink()
     lines, ok = structure.report(package, ["pkg", "main.py"])
     assert ok, lines
