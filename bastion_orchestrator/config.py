@@ -1,15 +1,14 @@
 """Deployment settings: one validated model read from the environment on first use.
 
 A missing or malformed variable fails with ``CONFIGURATION_ERROR`` naming the variable.
-Tests call ``get_settings.cache_clear()`` (or ``wiring.reset()``) after changing os.environ.
+The composition root reads them once per container (``composition.AwsParts.settings``);
+tests build a fresh root after changing os.environ.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -23,6 +22,13 @@ from pydantic import (
 )
 
 from bastion_orchestrator.errors import ConfigurationError
+from bastion_orchestrator.settings_types import (
+    CsvSet,
+    PrincipalMap,
+    SubnetList,
+    comma_list,
+    comma_set,
+)
 from models import DnsName
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -34,52 +40,6 @@ _PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-
 _DOCUMENT = r"^[A-Za-z0-9_.:/-]{3,128}$"
 # Schedule names are at most 64 characters: "<project>-<env>-" + "i-<17 hex>" + "-termination".
 SCHEDULE_NAME_BUDGET = 64 - len("i-0123456789abcdef0") - len("-termination")
-
-
-def _csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return frozenset(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-def _subnets(value: Any) -> Any:  # also any other ordered comma-separated list
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-def _principal_map(value: Any) -> Any:
-    """``APPROVER_IAM_PRINCIPALS``: a JSON object, Slack id -> the IAM principals they sign as."""
-    if isinstance(value, str):
-        import json
-
-        try:
-            return json.loads(value)
-        except ValueError as e:
-            raise ValueError(
-                'a JSON object such as {"U0APPROVER1": ["arn:aws:iam::123456789012:user/ann"]}'
-            ) from e
-    return value
-
-
-CsvSet = Annotated[frozenset[str], BeforeValidator(_csv)]
-# Whom an approver signs as on the IAM door: an IAM user, a role (every session of it), one
-# assumed-role session, a federated user, or the account root: every caller shape the door takes.
-_SIGNS_AS = (
-    r"^arn:aws[a-z-]*:(iam::[0-9]{12}:((role|user)/[A-Za-z0-9_+=,.@/-]+|root)"
-    r"|sts::[0-9]{12}:(assumed-role/[A-Za-z0-9_+=,.@-]+|federated-user)/[A-Za-z0-9_+=,.@-]+)$"
-)
-PrincipalMap = Annotated[
-    dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]+$", max_length=64)],
-        frozenset[Annotated[str, Field(pattern=_SIGNS_AS, max_length=2048)]],
-    ],
-    BeforeValidator(_principal_map),
-]
-SubnetList = Annotated[
-    tuple[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")], ...],
-    BeforeValidator(_subnets),
-]
 
 
 class Settings(BaseModel):
@@ -133,7 +93,7 @@ class Settings(BaseModel):
         None, alias="SLACK_NOTIFIER_LAMBDA_ARN", pattern=_LAMBDA_ARN
     )
     admin_principal_arns: Annotated[
-        frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(_csv)
+        frozenset[Annotated[str, Field(pattern=_PRINCIPAL_ARN)]], BeforeValidator(comma_set)
     ] = Field(frozenset(), alias="ADMIN_PRINCIPAL_ARNS")
     approval_required: bool = Field(False, alias="APPROVAL_REQUIRED")
     approver_user_ids: CsvSet = Field(frozenset(), alias="APPROVER_USER_IDS")
@@ -146,7 +106,7 @@ class Settings(BaseModel):
     snapshot_on_terminate: bool = Field(False, alias="SNAPSHOT_ON_TERMINATE")
     snapshot_retention_days: int = Field(30, alias="SNAPSHOT_RETENTION_DAYS", ge=1, le=3650)
     boot_profiles: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")], ...], BeforeValidator(_subnets)
+        tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")], ...], BeforeValidator(comma_list)
     ] = Field(("minimal",), alias="BOOT_PROFILES", min_length=1)
     boot_script: str | None = Field(None, alias="BOOT_SCRIPT", max_length=3072)
     session_sudo: bool = Field(False, alias="SESSION_SUDO")
@@ -266,8 +226,3 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "variable(s) on the function (README, Configuration).",
             variables=sorted({name for name, _ in problems}),
         ) from e
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings(os.environ)

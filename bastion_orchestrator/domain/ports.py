@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from bastion_orchestrator.domain.actor import Owner
+from bastion_orchestrator.domain.approval import Approval, Status
 from bastion_orchestrator.domain.bastion import ACTIVE_STATES, Bastion
 
 
@@ -182,3 +184,40 @@ class SessionActivity(Protocol):
 
     def agent(self, instance_id: str) -> Agent:
         """The SSM agent's ping status and when it registered."""
+
+
+class ApprovalStore(Protocol):
+    def add(self, approval: Approval) -> Approval:
+        """Store it, or answer the requester's open request instead."""
+
+    def get(self, approval_id: str) -> Approval | None: ...
+
+    def decide(
+        self,
+        approval_id: str,
+        status: Status,
+        *,
+        by: str,
+        now: datetime,
+        reason: str | None = None,
+        before_expiry: bool = True,
+    ) -> bool: ...
+
+    def annotate(self, approval_id: str, **fields: str) -> None: ...
+
+    def overdue(self, now: datetime) -> Iterator[Approval]:
+        """Iterator of pending requests whose time is up."""
+
+
+class ApprovalBoard(Protocol):
+    """The approval channel."""
+
+    def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
+        """Post the request with its buttons; answers (channel, ts) to update it later."""
+
+    def update(self, approval: Approval) -> None:
+        """Show the outcome in place of the buttons."""
+
+    def break_glass(
+        self, owner: Owner, instance_id: str, hours: float, reason: str, *, extended: bool = False
+    ) -> None: ...

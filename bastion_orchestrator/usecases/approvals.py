@@ -19,59 +19,22 @@ them. A compromised workspace is out of scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from bastion_orchestrator.clock import Clock, iso
 from bastion_orchestrator.domain.actor import OPERATOR, Actor, Owner
 from bastion_orchestrator.domain.approval import Approval, Status
 from bastion_orchestrator.domain.bastion import Bastion, Tag
-from bastion_orchestrator.domain.ports import Notice, Notifier
+from bastion_orchestrator.domain.ports import ApprovalBoard, ApprovalStore, Notifier
 from bastion_orchestrator.domain.results import Pending
-from bastion_orchestrator.errors import Forbidden, NotFound
-from bastion_orchestrator.observability import audit, count, logger
+from bastion_orchestrator.errors import NotFound
+from bastion_orchestrator.observability import audit, count
 from bastion_orchestrator.presenters.slack.mrkdwn import escape, mention
-from bastion_orchestrator.usecases.policy import arn_is_listed
+from bastion_orchestrator.usecases.approval_news import ApprovalNews
+from bastion_orchestrator.usecases.self_approval import SelfApproval
 from models import Create
-
-
-class ApprovalStore(Protocol):
-    def add(self, approval: Approval) -> Approval:
-        """Store it, or answer the requester's open request instead."""
-
-    def get(self, approval_id: str) -> Approval | None: ...
-
-    def decide(
-        self,
-        approval_id: str,
-        status: Status,
-        *,
-        by: str,
-        now: datetime,
-        reason: str | None = None,
-        before_expiry: bool = True,
-    ) -> bool: ...
-
-    def annotate(self, approval_id: str, **fields: str) -> None: ...
-
-    def overdue(self, now: datetime) -> Any:
-        """Iterator of pending requests whose time is up."""
-
-
-class ApprovalBoard(Protocol):
-    """The approval channel."""
-
-    def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
-        """Post the request with its buttons; answers (channel, ts) to update it later."""
-
-    def update(self, approval: Approval) -> None:
-        """Show the outcome in place of the buttons."""
-
-    def break_glass(
-        self, owner: Owner, instance_id: str, hours: float, reason: str, *, extended: bool = False
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -146,7 +109,7 @@ class Approvals:
         approval = self.store().add(asked)
         what = "extend" if asked.kind == "extend" else "create"
         if approval.id == asked.id:
-            self._post(approval)
+            self.news.post(approval)
             audit(
                 "approval requested",
                 actor=actor.label,
@@ -159,7 +122,7 @@ class Approvals:
                 reason=reason,
             )
             count("ApprovalsRequested")
-            self._tell(approval, "pending", f"waits for {self._names()}")
+            self.news.tell(approval, "pending", f"waits for {self._names()}")
         asked_for = (
             f"extending {asked.instance_id} by {asked.hours:g} h"
             if asked.kind == "extend"
@@ -182,9 +145,7 @@ class Approvals:
         if approval is None:
             raise NotFound(f"No approval request {approval_id} in {self.environment}.")
         who = approver.user_id or approver.label  # an approver: the policy checked that
-        if _same_person(approver, approval):
-            self._refuse_self(approver, approval, "it is yours")
-        self._ensure_other_person(approver, approval)
+        SelfApproval(self.identities, self._names()).refuse(approver, approval)
         status: Status = "approved" if approve else "denied"
         decided = self.store().decide(approval_id, status, by=who, now=now, reason=reason)
         if not decided:
@@ -206,58 +167,17 @@ class Approvals:
         )
         count("ApprovalsGranted" if approve else "ApprovalsDenied")
         if not approve:
-            self._settled(
+            self.news.settled(
                 result,
                 "denied",
                 f"denied by {mention(who)}" + (f": {escape(reason)}" if reason else ""),
             )
         return result, True
 
-    def _ensure_other_person(self, approver: Actor, approval: Approval) -> None:
-        """Nobody approves what they asked for, or what is for them. IAM principals (an IAM
-        requester, an IAM admin who asked) and approvers' Slack ids are told apart only by
-        APPROVER_IAM_PRINCIPALS: without an entry, refuse (fail closed)."""
-        asker = approval.request.get("asked_by") or {}
-        if approver.user_id and approver.user_id == asker.get("user_id"):
-            self._refuse_self(approver, approval, "you asked for it")
-        if approver.email and approver.email.lower() == str(asker.get("email", "")).lower():
-            self._refuse_self(approver, approval, "you asked for it")
-        arns = [asker.get("arn"), approval.owner.get("arn") if approval.door == "iam" else None]
-        for arn in filter(None, arns):
-            principals = self.identities.get(approver.user_id or "")
-            if principals is None:
-                count("SelfApprovalsRefused")
-                raise Forbidden(
-                    f"Cannot tell that you are not {arn}, an IAM principal behind this "
-                    f"request: APPROVER_IAM_PRINCIPALS has no entry for {approver.user_id}. Ask "
-                    "a platform admin to map your Slack id to the IAM principals you sign as "
-                    '(module variable approver_iam_principals, e.g. {"U0APPROVER1": '
-                    '["arn:aws:iam::123456789012:role/Developer"]}, or [] if you sign as none); '
-                    "another mapped approver may approve meanwhile.",
-                    approval_id=approval.id,
-                )
-            if signs_as(str(arn), principals) or _cut_match(str(arn), principals):
-                self._refuse_self(approver, approval, f"{arn} is one of the principals you sign as")
-
-    def _refuse_self(self, approver: Actor, approval: Approval, why: str) -> None:
-        audit(
-            "self-approval refused",
-            actor=approver.label,
-            action="approve",
-            instance_id=approval.instance_id,
-            door=approver.door,
-            approval_id=approval.id,
-        )
-        count("SelfApprovalsRefused")
-        raise Forbidden(
-            f"Nobody approves their own request ({why}). Ask another approver ({self._names()}).",
-            approval_id=approval.id,
-        )
-
     def launched(self, approval: Approval, instance_id: str) -> None:
         """The approved bastion exists: show it in the approval message."""
         self.store().annotate(approval.id, instance_id=instance_id)
-        self._update(replace(approval, instance_id=instance_id))
+        self.news.update(replace(approval, instance_id=instance_id))
 
     def expire_overdue(self) -> int:
         """The sweep's part: requests nobody answered in time launch nothing, and say so."""
@@ -268,34 +188,6 @@ class Approvals:
                 expired += 1
         return expired
 
-    def announce_break_glass(
-        self,
-        owner: Owner,
-        actor: Actor,
-        instance_id: str,
-        hours: float,
-        reason: str,
-        *,
-        extended: bool = False,
-    ) -> None:
-        audit(
-            "break-glass extension" if extended else "break-glass launch",
-            actor=actor.label,
-            action="extend" if extended else "create",
-            instance_id=instance_id,
-            door=actor.door,
-            environment=self.environment,
-            hours=hours,
-            reason=reason,
-        )
-        count("BreakGlassLaunches")
-        try:
-            self.board().break_glass(owner, instance_id, hours, reason, extended=extended)
-        except Exception as e:
-            count("NotificationFailures")
-            logger.error("break-glass announcement failed", extra={"error": repr(e)})
-
-    # ----------------------------------------------------------------- helpers
     def _expire(self, approval: Approval, now: datetime) -> bool:
         if not self.store().decide(
             approval.id, "expired", by="timeout", now=now, before_expiry=False
@@ -312,54 +204,28 @@ class Approvals:
         )
         count("ApprovalsExpired")
         minutes = int(self.timeout.total_seconds() // 60)
-        self._settled(
+        self.news.settled(
             replace(approval, status="expired", decided_by="timeout", decided_at=now),
             "expired",
             f"expired unanswered after {minutes} min",
         )
         return True
 
-    def _settled(self, approval: Approval, kind: str, how: str) -> None:
-        self._update(approval)
-        self._tell(approval, kind, how)
+    @property
+    def news(self) -> ApprovalNews:
+        return ApprovalNews(self.store, self.board, self.notifier, self.approvers, self.environment)
 
-    def _post(self, approval: Approval) -> None:
-        try:
-            ref = self.board().post(approval, sorted(self.approvers))
-        except Exception as e:
-            count("NotificationFailures")
-            logger.error("approval request could not be posted", extra={"error": repr(e)})
-            return
-        if ref is not None:
-            self.store().annotate(approval.id, channel=ref[0], ts=ref[1])
-
-    def _update(self, approval: Approval) -> None:
-        latest = self.store().get(approval.id) or approval
-        merged = replace(approval, channel=latest.channel, ts=latest.ts)
-        try:
-            self.board().update(merged)
-        except Exception as e:
-            count("NotificationFailures")
-            logger.warning("approval message not updated", extra={"error": repr(e)})
-
-    def _tell(self, approval: Approval, kind: str, how: str) -> None:
-        if approval.door != "slack":
-            return  # IAM and direct callers see it in the answers to their requests
-        try:
-            self.notifier().send(
-                Notice(
-                    "approval",
-                    approval.requester_id,
-                    approval.id,
-                    approval.expires_at,
-                    self.environment,
-                    cause=kind,
-                    detail=how,
-                )
-            )
-        except Exception as e:
-            count("NotificationFailures")
-            logger.warning("requester not told", extra={"error": repr(e)})
+    def announce_break_glass(
+        self,
+        owner: Owner,
+        actor: Actor,
+        instance_id: str,
+        hours: float,
+        reason: str,
+        *,
+        extended: bool = False,
+    ) -> None:
+        self.news.break_glass(owner, actor, instance_id, hours, reason, extended=extended)
 
     def _names(self) -> str:
         return ", ".join(f"<@{a}>" for a in sorted(self.approvers)) or "the approvers"
@@ -383,28 +249,3 @@ def _label(actor: Actor, owner: Owner) -> str:
 
 def _email(text: str | None) -> str | None:
     return text if text and "@" in text else None
-
-
-def _same_person(approver: Actor, approval: Approval) -> bool:
-    """The approver is the requester: the same Slack id, the same e-mail address as the IAM
-    session name, or (for an IAM request) one of the principals the approver signs as."""
-    if approver.user_id == approval.requester_id:
-        return True
-    emails = {e.lower() for e in (approver.email,) if e}
-    requester = approval.requester_email or approval.requester_id.rpartition(":")[2]
-    return bool(emails) and requester.lower() in emails
-
-
-def signs_as(caller_arn: str, principals: frozenset[str]) -> bool:
-    """Is this IAM caller one of ``principals`` (as admins are matched)? Case-blind: a near
-    miss counts as the same person, so it refuses rather than lets through."""
-    return arn_is_listed(caller_arn.lower(), frozenset(p.lower() for p in principals))
-
-
-def _cut_match(tagged_arn: str, principals: frozenset[str]) -> bool:
-    """A ``RequestedByArn`` cut to EC2's 256 characters ("…" + its end) still matches its
-    principal by that end: a cut never lets a requester pass as someone else."""
-    if not tagged_arn.startswith("…"):
-        return False
-    end = tagged_arn[1:].lower()
-    return any(p.lower().endswith(end) for p in principals)

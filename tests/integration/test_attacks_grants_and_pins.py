@@ -524,13 +524,13 @@ def test_a_hostile_reason_is_text_in_the_extension_request(
     ],
 )
 def test_signs_as(requester, principals, same):
-    from bastion_orchestrator.usecases.approvals import signs_as
+    from bastion_orchestrator.usecases.self_approval import signs_as
 
     assert signs_as(requester, frozenset(principals)) is same
 
 
 def test_a_cut_requester_arn_still_matches_its_principal():
-    from bastion_orchestrator.usecases.approvals import _cut_match
+    from bastion_orchestrator.usecases.self_approval import cut_match as _cut_match
 
     user = f"arn:aws:iam::{ACCOUNT}:user/" + "p/" * 120 + "bob"
     assert _cut_match("…" + user[-200:], frozenset({user}))

@@ -18,9 +18,10 @@ class SlackApprovalBoard:
     """The approval channel (``APPROVAL_CHANNEL``), through the bot token: requests are
     posted with buttons and updated in place (chat.update) once decided."""
 
-    def __init__(self, notifier: SlackNotifier, channel: str) -> None:
+    def __init__(self, notifier: SlackNotifier, channel: str, environment: str) -> None:
         self._notifier = notifier
         self._channel = channel
+        self._environment = environment  # how a break-glass announcement names it
 
     def post(self, approval: Approval, approvers: Sequence[str]) -> tuple[str, str] | None:
         from bastion_orchestrator.presenters.slack.approvals import approval_request
@@ -43,15 +44,10 @@ class SlackApprovalBoard:
         from bastion_orchestrator.presenters.slack.approvals import break_glass
 
         who = owner.arn or mention(owner.user_id)  # break_glass shows an ARN as text
-        environment = self._environment()
-        text, blocks = break_glass(environment, who, instance_id, hours, reason, extended=extended)
+        text, blocks = break_glass(
+            self._environment, who, instance_id, hours, reason, extended=extended
+        )
         self._notifier.announce(self._channel, text, blocks)
-
-    @staticmethod
-    def _environment() -> str:
-        from bastion_orchestrator.config import get_settings
-
-        return get_settings().environment
 
 
 class LoggedBoard:

@@ -12,21 +12,25 @@ loads it for a slow verb.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.results import Outcome, Refused
 from bastion_orchestrator.doors.parsing import invalid
+from bastion_orchestrator.doors.slack.actions import (
+    SlowAction,
+    button_action,
+    elsewhere,
+    help_text,
+    slow_action,
+    username,
+)
 from bastion_orchestrator.doors.slack.request import (
     APPROVAL_VERBS,
-    QUEUED_FORM,
-    QUEUED_ID,
-    Button,
     SlackRequest,
     slack_hook,
 )
@@ -34,19 +38,15 @@ from bastion_orchestrator.doors.slack.sealing import ForgedContinuation
 from bastion_orchestrator.errors import BastionError
 from bastion_orchestrator.observability import count, logger
 from bastion_orchestrator.presenters.slack import messages
-from bastion_orchestrator.presenters.slack.mrkdwn import escape
 from bastion_orchestrator.usecases.dispatcher import refused
-from models import Approve, Create, Deny, Destroy, Extend, ListBastions, SlackJob, Status
+from models import ListBastions, SlackJob, Status
 
 if TYPE_CHECKING:
     from bastion_orchestrator.config import Settings
-    from bastion_orchestrator.doors.slack.commands import Command
     from bastion_orchestrator.doors.slack.jobs import SlackJobs
     from bastion_orchestrator.usecases.dispatcher import Dispatcher
 
-_USERNAME_JUNK: Final = re.compile(r"[^A-Za-z0-9._-]+")
-_REQUEST_ID: Final = re.compile(r"^[0-9a-f]{32}$")
-SlowAction = Create | Extend | Destroy | Approve | Deny
+
 Answer = dict[str, Any]
 
 
@@ -122,17 +122,11 @@ class SlackForms:
         return response
 
     def _queued(self, job: dict[str, Any]) -> SlackRequest:
-        form, request_id = job.get(QUEUED_FORM), job.get(QUEUED_ID)
-        if (
-            set(job) != {QUEUED_FORM, QUEUED_ID}
-            or not isinstance(form, dict)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in form.items())
-            or not isinstance(request_id, str)
-            or not _REQUEST_ID.fullmatch(request_id)
-        ):
+        request = SlackRequest.unqueued(job, self._served())
+        if request is None:
             self._not_run(job)
             raise ForgedContinuation("invalid job: not a queued Slack request")
-        return SlackRequest.read(form, request_id, self._served())
+        return request
 
     def _served(self) -> str:
         try:
@@ -193,13 +187,13 @@ class SlackForms:
         command = request.for_environment(served).command
         assert command is not None  # a command request always has one
         if command.environment and command.environment.lower() != served.lower():
-            return _elsewhere(command, served, request.slash)
-        actor = Actor("slack", request.user_id, username=_username(request.user_name))
+            return elsewhere(command, served, request.slash)
+        actor = Actor("slack", request.user_id, username=username(request.user_name))
         if command.verb == "help":
-            return messages.help_answer(_help(settings), served, command.unknown)
+            return messages.help_answer(help_text(settings), served, command.unknown)
         if command.verb in ("list", "status"):
             return self._quick(actor, command.verb, request.request_id, served)
-        action = _slow_action(command, actor)
+        action = slow_action(command, actor)
         return self._allowed(actor, action, request, replace_original=False)
 
     def _quick(self, actor: Actor, verb: str, request_id: str, served: str) -> Answer:
@@ -220,8 +214,8 @@ class SlackForms:
             return {}
         if not button.verb:  # an action that is not an object
             return None
-        actor = Actor("slack", request.user_id, username=_username(request.user_name))
-        action = _button_action(button, request.user_id or "")
+        actor = Actor("slack", request.user_id, username=username(request.user_name))
+        action = button_action(button, request.user_id or "")
         if action is None:
             what = "request" if button.verb in APPROVAL_VERBS else "bastion"
             return messages.answer(f"That button does not name a {what}.")
@@ -253,66 +247,3 @@ class SlackForms:
         if isinstance(outcome, Refused):
             return messages.error_answer(outcome.error.message, self._environment())
         return render(self.present(outcome))
-
-
-def _elsewhere(command: Command, served: str, slash: str) -> Answer:
-    """A command for another environment: answered with the one served, nothing runs."""
-    asked = escape(command.environment or "")
-    return messages.answer(
-        f"This `{escape(slash)}` serves *{served}*, not *{asked}*. Use the command of the "
-        f"{asked} deployment, or `/infra bastion {command.verb} {served}`."
-    )
-
-
-def _slow_action(command: Command, actor: Actor) -> SlowAction:
-    user_id = actor.user_id or ""
-    if command.verb == "create":
-        return Create(
-            action="create",
-            user_id=user_id,
-            username=actor.username or "slack-user",
-            reason=command.reason,
-            hours=command.hours,
-            break_glass=command.break_glass,
-        )
-    if command.verb == "approve":
-        return Approve(action="approve", approval_id=command.approval_id or "")
-    if command.verb == "deny":
-        return Deny(action="deny", approval_id=command.approval_id or "", reason=command.reason)
-    if command.verb == "extend":
-        reason = command.reason if command.break_glass else None
-        return Extend(
-            action="extend", user_id=user_id, break_glass=command.break_glass, reason=reason
-        )
-    return Destroy(action="destroy", user_id=user_id)
-
-
-def _button_action(button: Button, user_id: str) -> Extend | Destroy | Approve | Deny | None:
-    """The action a button stands for; None when its value is not what that button carries
-    (an instance id, or an approval request's id)."""
-    if not button.names_its_target:
-        return None
-    value = button.value
-    if button.verb == "approve":
-        return Approve(action="approve", approval_id=value)
-    if button.verb == "deny":
-        return Deny(action="deny", approval_id=value)
-    if button.verb == "extend":
-        return Extend(action="extend", instance_id=value, user_id=user_id)
-    return Destroy(action="destroy", instance_id=value, user_id=user_id)
-
-
-def _help(settings: Settings) -> str:
-    from bastion_orchestrator.doors.slack.commands import HELP
-
-    return HELP.format(
-        hours=f"{settings.bastion_lifetime_hours:g}",
-        extend=f"{settings.extend_hours:g}",
-        cap=f"{settings.max_lifetime_hours:g}",
-        env=settings.environment,
-    )
-
-
-def _username(raw: str) -> str:
-    cleaned = _USERNAME_JUNK.sub("-", raw).strip("-")[:80]
-    return cleaned or "slack-user"

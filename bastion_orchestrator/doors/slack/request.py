@@ -49,6 +49,7 @@ _COMMAND_FIELDS: Final = ("command", "text", "user_id", "user_name", "response_u
 _USER_FIELDS: Final = ("id", "username", "name")
 _ACTION_FIELDS: Final = ("action_id", "value")
 Kind = Literal["command", "button", "interaction", "unknown"]
+_REQUEST_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,20 @@ class SlackRequest:
     def parse(cls, body: str) -> SlackRequest:
         """The signed body of a request, for the environment this function serves."""
         return cls.read(form_of(body), request_id_of(body), served_here())
+
+    @classmethod
+    def unqueued(cls, job: Mapping[str, Any], served: str) -> SlackRequest | None:
+        """The request a sealed job carries; None when the job is not one ``queued`` made."""
+        form, request_id = job.get(QUEUED_FORM), job.get(QUEUED_ID)
+        if (
+            set(job) != {QUEUED_FORM, QUEUED_ID}
+            or not isinstance(form, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in form.items())
+            or not isinstance(request_id, str)
+            or not _REQUEST_ID.fullmatch(request_id)
+        ):
+            return None
+        return cls.read(form, request_id, served)
 
     def for_environment(self, served: str) -> SlackRequest:
         """The same request with its command parsed for ``served`` (once, if it differs)."""
