@@ -289,7 +289,7 @@ data "aws_iam_policy_document" "orchestrator" {
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
     # The Slack function runs with this role too, into its own log group.
     resources = [
-      "${aws_cloudwatch_log_group.orchestrator.arn}:*",
+      "${aws_cloudwatch_log_group.function["orchestrator"].arn}:*",
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.slack_log_group}:*",
     ]
   }
@@ -556,7 +556,7 @@ data "aws_iam_policy_document" "auto_terminate" {
   statement {
     sid       = "OwnLogGroupOnly"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.auto_terminate.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.function["auto_terminate"].arn}:*"]
   }
 
   # The sweep also finds bastions by the module's instance profile (DescribeInstances filtered
