@@ -365,7 +365,8 @@ resource "aws_lambda_function" "this" {
     }
   }
 
-  # Each role's policy before its function (depends_on cannot name one instance's role).
+  # Every function waits for both roles' policies (depends_on is per resource, not per
+  # instance), so none starts without its permissions.
   depends_on = [
     aws_cloudwatch_log_group.function,
     aws_iam_role_policy.orchestrator,
