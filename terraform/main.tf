@@ -179,24 +179,10 @@ resource "aws_kms_alias" "this" {
 # Log groups (created before the functions so Lambda never creates one without retention)
 ###############################################################################
 
-resource "aws_cloudwatch_log_group" "orchestrator" {
-  name              = local.orchestrator_log_group
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-  tags              = local.tags
-}
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
 
-resource "aws_cloudwatch_log_group" "slack" {
-  count = var.create_function_url ? 1 : 0
-
-  name              = local.slack_log_group
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-  tags              = local.tags
-}
-
-resource "aws_cloudwatch_log_group" "auto_terminate" {
-  name              = local.auto_terminate_log_group
+  name              = each.value.log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
   tags              = local.tags
@@ -252,27 +238,95 @@ resource "aws_dynamodb_table" "idempotency" {
 # Functions
 ###############################################################################
 
-resource "aws_lambda_function" "orchestrator" {
-  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it answers Slack and calls AWS APIs only; bastions are reached through SSM, never from the function.
+# The Slack door's pins (slack_app_id, slack_team_id): the functions that serve Slack answer
+# only that app and workspace. Unset, any app or workspace signing with the secret.
+locals {
+  slack_pins = merge(
+    var.slack_app_id == null ? {} : { SLACK_APP_ID = var.slack_app_id },
+    var.slack_team_id == null ? {} : { SLACK_TEAM_ID = var.slack_team_id },
+  )
+}
+
+# The functions: one package, one configuration (local.contract_environment); what differs
+# between them is here. Each also gets its own log group and retry settings from this map.
+locals {
+  functions = merge(
+    {
+      orchestrator = {
+        name                 = local.orchestrator_function_name
+        description          = "${local.name}: creates, extends, lists and destroys SSM-only bastions"
+        role_arn             = aws_iam_role.orchestrator.arn
+        handler              = "handler.lambda_handler"
+        memory_size          = var.orchestrator_memory_size
+        timeout              = var.orchestrator_timeout
+        reserved_concurrency = var.orchestrator_reserved_concurrency
+        service_name         = "bastion-orchestrator"
+        slack_pins           = true
+        log_group            = local.orchestrator_log_group
+        # Its asynchronous events are its own signed Slack continuations: the code refuses
+        # one older than 15 minutes as stale, so Lambda need not keep retrying it for longer.
+        max_event_age_seconds = 900
+      }
+    },
+    # The Slack door: the same package, handler, role and configuration as the orchestrator,
+    # on a function of its own so that its reserved concurrency is a pool of its own (see
+    # local.slack_function_name). Its slow verbs continue in asynchronous invocations of itself.
+    var.create_function_url ? {
+      slack = {
+        name                  = local.slack_function_name
+        description           = "${local.name}: the Slack door of the bastion orchestrator (its own concurrency)"
+        role_arn              = aws_iam_role.orchestrator.arn
+        handler               = "handler.lambda_handler"
+        memory_size           = var.orchestrator_memory_size
+        timeout               = var.orchestrator_timeout
+        reserved_concurrency  = var.slack_reserved_concurrency
+        service_name          = "bastion-orchestrator-slack"
+        slack_pins            = true
+        log_group             = local.slack_log_group
+        max_event_age_seconds = 900 # the orchestrator's continuations, as above
+      }
+    } : {},
+    {
+      auto_terminate = {
+        name                  = local.auto_terminate_function_name
+        description           = "${local.name}: warns about and terminates expired bastions (schedules and sweep)"
+        role_arn              = aws_iam_role.auto_terminate.arn
+        handler               = "auto_terminate.lambda_handler"
+        memory_size           = var.auto_terminate_memory_size
+        timeout               = var.auto_terminate_timeout
+        reserved_concurrency  = var.auto_terminate_reserved_concurrency
+        service_name          = "bastion-auto-terminate"
+        slack_pins            = false
+        log_group             = local.auto_terminate_log_group
+        max_event_age_seconds = 3600
+      }
+    },
+  )
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: the functions answer Slack and call AWS APIs only; bastions are reached through SSM, never from a function.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
-  function_name                  = local.orchestrator_function_name
-  description                    = "${local.name}: creates, extends, lists and destroys SSM-only bastions"
-  role                           = aws_iam_role.orchestrator.arn
-  handler                        = "handler.lambda_handler"
+  for_each = local.functions
+
+  function_name                  = each.value.name
+  description                    = each.value.description
+  role                           = each.value.role_arn
+  handler                        = each.value.handler
   runtime                        = var.lambda_runtime
   architectures                  = ["arm64"]
   filename                       = var.package_path
   source_code_hash               = filebase64sha256(var.package_path)
-  memory_size                    = var.orchestrator_memory_size
-  timeout                        = var.orchestrator_timeout
-  reserved_concurrent_executions = var.orchestrator_reserved_concurrency
+  memory_size                    = each.value.memory_size
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.value.reserved_concurrency
   kms_key_arn                    = aws_kms_key.this.arn
 
   environment {
     variables = merge(
       local.contract_environment,
-      { POWERTOOLS_SERVICE_NAME = "bastion-orchestrator" },
-      local.slack_pins,
+      { POWERTOOLS_SERVICE_NAME = each.value.service_name },
+      each.value.slack_pins ? local.slack_pins : {},
     )
   }
 
@@ -286,11 +340,12 @@ resource "aws_lambda_function" "orchestrator" {
 
   logging_config {
     log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.orchestrator.name
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
   }
 
   tags = local.tags
 
+  # The module's cross-variable checks; a plan that fails one says so once per function.
   lifecycle {
     precondition {
       condition     = length(local.name) <= 30
@@ -310,123 +365,24 @@ resource "aws_lambda_function" "orchestrator" {
     }
   }
 
+  # Every function waits for both roles' policies (depends_on is per resource, not per
+  # instance), so none starts without its permissions.
   depends_on = [
-    aws_cloudwatch_log_group.orchestrator,
+    aws_cloudwatch_log_group.function,
     aws_iam_role_policy.orchestrator,
-  ]
-}
-
-# The Slack door's pins (slack_app_id, slack_team_id): the functions that serve Slack answer
-# only that app and workspace. Unset, any app or workspace signing with the secret.
-locals {
-  slack_pins = merge(
-    var.slack_app_id == null ? {} : { SLACK_APP_ID = var.slack_app_id },
-    var.slack_team_id == null ? {} : { SLACK_TEAM_ID = var.slack_team_id },
-  )
-}
-
-# The Slack door: the same package, handler, role and configuration as the orchestrator, on a
-# function of its own so that its reserved concurrency is a pool of its own (see
-# local.slack_function_name). Its slow verbs continue in asynchronous invocations of itself.
-resource "aws_lambda_function" "slack" {
-  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it answers Slack and calls AWS APIs only; bastions are reached through SSM, never from the function.
-  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
-  count = var.create_function_url ? 1 : 0
-
-  function_name                  = local.slack_function_name
-  description                    = "${local.name}: the Slack door of the bastion orchestrator (its own concurrency)"
-  role                           = aws_iam_role.orchestrator.arn
-  handler                        = "handler.lambda_handler"
-  runtime                        = var.lambda_runtime
-  architectures                  = ["arm64"]
-  filename                       = var.package_path
-  source_code_hash               = filebase64sha256(var.package_path)
-  memory_size                    = var.orchestrator_memory_size
-  timeout                        = var.orchestrator_timeout
-  reserved_concurrent_executions = var.slack_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.this.arn
-
-  environment {
-    variables = merge(
-      local.contract_environment,
-      { POWERTOOLS_SERVICE_NAME = "bastion-orchestrator-slack" },
-      local.slack_pins,
-    )
-  }
-
-  tracing_config {
-    mode = "Active"
-  }
-
-  dead_letter_config {
-    target_arn = aws_sqs_queue.lambda_dlq.arn
-  }
-
-  logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.slack[0].name
-  }
-
-  tags = local.tags
-
-  depends_on = [
-    aws_cloudwatch_log_group.slack,
-    aws_iam_role_policy.orchestrator,
-  ]
-}
-
-resource "aws_lambda_function" "auto_terminate" {
-  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: it calls AWS APIs and Slack only.
-  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile that the caller owns; the zip is built reproducibly (scripts/package.py) and its hash pinned by source_code_hash.
-  function_name                  = local.auto_terminate_function_name
-  description                    = "${local.name}: warns about and terminates expired bastions (schedules and sweep)"
-  role                           = aws_iam_role.auto_terminate.arn
-  handler                        = "auto_terminate.lambda_handler"
-  runtime                        = var.lambda_runtime
-  architectures                  = ["arm64"]
-  filename                       = var.package_path
-  source_code_hash               = filebase64sha256(var.package_path)
-  memory_size                    = var.auto_terminate_memory_size
-  timeout                        = var.auto_terminate_timeout
-  reserved_concurrent_executions = var.auto_terminate_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.this.arn
-
-  environment {
-    variables = merge(local.contract_environment, {
-      POWERTOOLS_SERVICE_NAME = "bastion-auto-terminate"
-    })
-  }
-
-  tracing_config {
-    mode = "Active"
-  }
-
-  dead_letter_config {
-    target_arn = aws_sqs_queue.lambda_dlq.arn
-  }
-
-  logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.auto_terminate.name
-  }
-
-  tags = local.tags
-
-  depends_on = [
-    aws_cloudwatch_log_group.auto_terminate,
     aws_iam_role_policy.auto_terminate,
   ]
 }
 
-# Retries of asynchronous invocations (scheduler events, the orchestrator's self-invocation);
-# what still fails lands in the dead-letter queue above.
-#
-# The orchestrator's asynchronous events are its own signed Slack continuations: the code
-# refuses one older than 15 minutes as stale, so Lambda need not keep retrying it for longer.
-resource "aws_lambda_function_event_invoke_config" "orchestrator" {
-  function_name                = aws_lambda_function.orchestrator.function_name
+# Retries of asynchronous invocations (scheduler events, the functions' self-invocations);
+# what still fails lands in the dead-letter queue above. How long an event may wait:
+# local.functions.
+resource "aws_lambda_function_event_invoke_config" "function" {
+  for_each = local.functions
+
+  function_name                = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts       = var.async_max_retry_attempts
-  maximum_event_age_in_seconds = 900
+  maximum_event_age_in_seconds = each.value.max_event_age_seconds
 }
 
 # The same for invocations through the IAM door's alias: an event invoke config is per
@@ -434,24 +390,10 @@ resource "aws_lambda_function_event_invoke_config" "orchestrator" {
 resource "aws_lambda_function_event_invoke_config" "orchestrator_iam_door" {
   count = var.create_iam_door ? 1 : 0
 
-  function_name                = aws_lambda_function.orchestrator.function_name
+  function_name                = aws_lambda_function.this["orchestrator"].function_name
   qualifier                    = aws_lambda_alias.iam_door[0].name
   maximum_retry_attempts       = var.async_max_retry_attempts
   maximum_event_age_in_seconds = 900
-}
-
-resource "aws_lambda_function_event_invoke_config" "slack" {
-  count = var.create_function_url ? 1 : 0
-
-  function_name                = aws_lambda_function.slack[0].function_name
-  maximum_retry_attempts       = var.async_max_retry_attempts
-  maximum_event_age_in_seconds = 900
-}
-
-resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
-  function_name                = aws_lambda_function.auto_terminate.function_name
-  maximum_retry_attempts       = var.async_max_retry_attempts
-  maximum_event_age_in_seconds = 3600
 }
 
 ###############################################################################
@@ -464,7 +406,7 @@ resource "aws_lambda_function_event_invoke_config" "auto_terminate" {
 resource "aws_lambda_function_url" "slack" {
   count = var.create_function_url ? 1 : 0
 
-  function_name      = aws_lambda_function.slack[0].function_name
+  function_name      = aws_lambda_function.this["slack"].function_name
   authorization_type = "NONE" #checkov:skip=CKV_AWS_258:Slack cannot sign with SigV4; the Slack v0 HMAC signature is verified in code before anything else.
   invoke_mode        = "BUFFERED"
 }
@@ -475,7 +417,7 @@ resource "aws_lambda_permission" "slack_function_url" {
 
   statement_id           = "AllowSlackThroughFunctionUrl"
   action                 = "lambda:InvokeFunctionUrl"
-  function_name          = aws_lambda_function.slack[0].function_name
+  function_name          = aws_lambda_function.this["slack"].function_name
   principal              = "*"
   function_url_auth_type = "NONE"
 }
@@ -492,7 +434,7 @@ resource "aws_lambda_alias" "iam_door" {
 
   name             = local.iam_door_alias
   description      = "IAM door of ${local.orchestrator_function_name}: its Function URL takes SigV4-signed requests only"
-  function_name    = aws_lambda_function.orchestrator.function_name
+  function_name    = aws_lambda_function.this["orchestrator"].function_name
   function_version = "$LATEST"
 }
 
@@ -502,7 +444,7 @@ resource "aws_lambda_alias" "iam_door" {
 resource "aws_lambda_function_url" "iam_door" {
   count = var.create_iam_door ? 1 : 0
 
-  function_name      = aws_lambda_function.orchestrator.function_name
+  function_name      = aws_lambda_function.this["orchestrator"].function_name
   qualifier          = aws_lambda_alias.iam_door[0].name
   authorization_type = "AWS_IAM"
   invoke_mode        = "BUFFERED"
@@ -515,7 +457,7 @@ resource "aws_lambda_permission" "iam_door" {
 
   statement_id           = "AllowIamDoorForThisAccountsSignedCallers"
   action                 = "lambda:InvokeFunctionUrl"
-  function_name          = aws_lambda_function.orchestrator.function_name
+  function_name          = aws_lambda_function.this["orchestrator"].function_name
   qualifier              = aws_lambda_alias.iam_door[0].name
   principal              = local.account_id
   function_url_auth_type = "AWS_IAM"

@@ -12,10 +12,10 @@ locals {
 
   error_alarms = var.create_alarms ? merge(
     {
-      orchestrator   = aws_lambda_function.orchestrator.function_name
-      auto-terminate = aws_lambda_function.auto_terminate.function_name
+      orchestrator   = aws_lambda_function.this["orchestrator"].function_name
+      auto-terminate = aws_lambda_function.this["auto_terminate"].function_name
     },
-    var.create_function_url ? { slack = aws_lambda_function.slack[0].function_name } : {},
+    var.create_function_url ? { slack = aws_lambda_function.this["slack"].function_name } : {},
   ) : {}
 }
 

@@ -1,21 +1,21 @@
 output "orchestrator_function_name" {
   description = "Name of the orchestrator Lambda (`aws lambda invoke --function-name ...`)."
-  value       = aws_lambda_function.orchestrator.function_name
+  value       = aws_lambda_function.this["orchestrator"].function_name
 }
 
 output "orchestrator_function_arn" {
   description = "ARN of the orchestrator Lambda."
-  value       = aws_lambda_function.orchestrator.arn
+  value       = aws_lambda_function.this["orchestrator"].arn
 }
 
 output "auto_terminate_function_name" {
   description = "Name of the auto-terminator Lambda."
-  value       = aws_lambda_function.auto_terminate.function_name
+  value       = aws_lambda_function.this["auto_terminate"].function_name
 }
 
 output "auto_terminate_function_arn" {
   description = "ARN of the auto-terminator Lambda (AUTO_TERMINATE_LAMBDA_ARN and WARNING_LAMBDA_ARN)."
-  value       = aws_lambda_function.auto_terminate.arn
+  value       = aws_lambda_function.this["auto_terminate"].arn
 }
 
 output "orchestrator_role_arn" {
@@ -65,12 +65,12 @@ output "sweep_schedule_name" {
 
 output "orchestrator_log_group_name" {
   description = "CloudWatch log group of the orchestrator (the lifecycle audit log)."
-  value       = aws_cloudwatch_log_group.orchestrator.name
+  value       = aws_cloudwatch_log_group.function["orchestrator"].name
 }
 
 output "auto_terminate_log_group_name" {
   description = "CloudWatch log group of the auto-terminator."
-  value       = aws_cloudwatch_log_group.auto_terminate.name
+  value       = aws_cloudwatch_log_group.function["auto_terminate"].name
 }
 
 output "session_log_group_name" {
@@ -120,7 +120,7 @@ output "slack_request_url" {
 
 output "slack_function_name" {
   description = "Name of the Slack function (the Function URL slack_request_url and its continuations, on a concurrency pool of its own); null when create_function_url is false."
-  value       = var.create_function_url ? aws_lambda_function.slack[0].function_name : null
+  value       = var.create_function_url ? aws_lambda_function.this["slack"].function_name : null
 }
 
 output "tag_protection_policy_json" {

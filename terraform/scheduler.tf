@@ -31,7 +31,7 @@ resource "aws_scheduler_schedule" "sweep" {
   }
 
   target {
-    arn      = aws_lambda_function.auto_terminate.arn
+    arn      = aws_lambda_function.this["auto_terminate"].arn
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({ action = "sweep" })
 
