@@ -1,4 +1,4 @@
-"""Every failure says what to do, and exits with its own code (README: exit codes). The real
+"""Every failure says what to do, and exits with its own code (docs/cli.md: exit codes). The real
 CLI process against the real handlers; each fault is made where it happens for real."""
 
 from __future__ import annotations

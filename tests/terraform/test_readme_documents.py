@@ -1,6 +1,7 @@
-"""The README's copy-paste commands name the Session Manager documents the module really
-creates (the moto example is the README's ``docustack``/``dev`` deployment), so a user who
-pastes them is not refused by a user policy that allows only the module's documents."""
+"""The docs' copy-paste commands (README.md, SECURITY.md, CHANGELOG.md, docs/*.md and the
+module's READMEs) name the Session Manager documents the module really creates (the moto
+example is the docs' ``docustack``/``dev`` deployment), so a user who pastes them is not
+refused by a user policy that allows only the module's documents."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from tests.terraform.stack import Deployed
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
-DOCS = [ROOT / "README.md", ROOT / "terraform" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "SECURITY.md",
+    ROOT / "CHANGELOG.md",
+    ROOT / "terraform" / "README.md",
+    *sorted((ROOT / "terraform" / "examples").glob("*/README.md")),
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 NAMED = re.compile(r"--document-name[ =]+([A-Za-z0-9_.-]+)")
 
 
@@ -40,7 +48,8 @@ def test_the_readme_names_the_documents_the_module_creates(deployed: Deployed) -
     named = _named_in_docs()
     created = _created(deployed)
     assert {"docustack-dev-bastion-session", "docustack-dev-bastion-port-forward"} <= created
-    # The README shows both by hand: a shell and the database forward.
+    # The docs show both by hand (docs/usage.md, "Connecting by hand"): a shell and the
+    # database forward.
     assert {"docustack-dev-bastion-session", "docustack-dev-bastion-port-forward"} <= set(named)
     unknown = {name: where for name, where in named.items() if name not in created}
     assert not unknown, f"the docs name documents the module does not create: {unknown}"
