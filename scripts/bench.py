@@ -625,12 +625,11 @@ if mode.endswith("@snap"):
 
     import handler
     import bastion_orchestrator
-    from tests.support.roots import clients
 
     for module in pkgutil.walk_packages(bastion_orchestrator.__path__, "bastion_orchestrator."):
         importlib.import_module(module.name)
     for service in ("secretsmanager", "lambda", "ec2", "ssm", "scheduler"):
-        clients.client(service)
+        handler.ROOT.clients.client(service)
     open(out_path + ".restored", "w").close()
 started, cpu_started = time.perf_counter(), time.process_time()
 if not mode.endswith("floor"):
@@ -1189,7 +1188,7 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
     from botocore.config import Config
 
     import auto_terminate
-    from bastion_orchestrator.usecases import reaper
+    from bastion_orchestrator.usecases import schedule_cleanup
     from tests.support import roots
     from tests.support.api_calls import counting
     from tests.support.roots import clients
@@ -1201,8 +1200,7 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
 
         aws.boto_config = lambda: Config(retries=dict(aws.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
     times = ThreadTimes()
-    if hasattr(reaper, "_run"):
-        reaper._run = times.around_pool(reaper._run)
+    schedule_cleanup._run = times.around_pool(schedule_cleanup._run)  # type: ignore[assignment]
     clients.session().events.register("before-call", times.before)
     clients.session().events.register("after-call", times.after)
     rss_imports = peak_rss_mib()

@@ -36,7 +36,7 @@ locals {
   # Snapshots have no account in their ARN.
   snapshot_arns = "arn:${local.partition}:ec2:${local.region}::snapshot/*"
 
-  # Every tag key the code may put on a forensic snapshot (bastion_orchestrator/aws/ec2.py,
+  # Every tag key the code may put on a forensic snapshot (bastion_orchestrator/adapters/aws/ec2/,
   # Ec2Snapshots.take); the owner and reason keys only when the bastion had them.
   snapshot_tag_keys = [
     "ManagedBy",

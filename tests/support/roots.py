@@ -21,6 +21,11 @@ def current() -> Root:
     return handler.ROOT
 
 
+# One root for both handlers from the start, as every test, the demo and the bench expect: in
+# one process they share a clock and the clients that counters and stubs attach to.
+auto_terminate.ROOT = handler.ROOT
+
+
 def fresh(
     clock: Callable[[], datetime] | None = None, sleep: Callable[[float], None] | None = None
 ) -> Root:
