@@ -1200,7 +1200,7 @@ def sweep_worker(now_iso: str, emulator: str) -> None:
 
         aws.boto_config = lambda: Config(retries=dict(aws.RETRIES), read_timeout=300)  # type: ignore[assignment,arg-type]
     times = ThreadTimes()
-    schedule_cleanup._run = times.around_pool(schedule_cleanup._run)  # type: ignore[assignment]
+    schedule_cleanup._run = times.around_pool(schedule_cleanup._run)
     clients.session().events.register("before-call", times.before)
     clients.session().events.register("after-call", times.after)
     rss_imports = peak_rss_mib()
