@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(PY) tools/structure.py --check
 
 # The code's shape (tools/structure.py): the longest functions, the largest modules, and any
 # import cycle among the product's modules (lazy imports count, TYPE_CHECKING ones do not).

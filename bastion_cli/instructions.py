@@ -8,7 +8,8 @@ from typing import Final
 
 from bastion_cli.bastion import Bastion, PortForward, clock_time, describe_remaining
 from bastion_cli.config import Environment
-from bastion_cli.session import Request, Tunnel
+from bastion_cli.plugin_process import Tunnel
+from bastion_cli.session import Request
 from bastion_cli.ui import Ui
 
 ENGINE_BY_PORT: Final = {5432: "postgres", 3306: "mysql"}

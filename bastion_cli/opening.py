@@ -14,7 +14,8 @@ from bastion_cli.aws import Aws
 from bastion_cli.bastion import Bastion, PortForward
 from bastion_cli.door import Door
 from bastion_cli.errors import Exit, NotReady, PortTaken
-from bastion_cli.session import Outcome, Plugin, Request, Started, Tunnel
+from bastion_cli.plugin_process import Outcome, Tunnel, backoff, run_shell
+from bastion_cli.session import Plugin, Request, Started
 from bastion_cli.ui import Progress, Ui
 from bastion_cli.watch import Watch, after_session
 
@@ -53,7 +54,7 @@ def open_tunnel(
     aws: Aws, plugin: Plugin, request: Request, progress: Progress, deadline: Deadline
 ) -> Tunnel:
     """Start the session and the plugin until the port is open; retried while time is left."""
-    delays = session.backoff()
+    delays = backoff()
     while True:
         progress.phase("opening tunnel", f"StartSession on {request.target}")
         started = start_when_connected(aws, request, progress, deadline)
@@ -87,7 +88,7 @@ def start_when_connected(
     aws: Aws, request: Request, progress: Progress, deadline: Deadline
 ) -> Started:
     """``StartSession``, retrying ``TargetNotConnected`` (the agent is still registering)."""
-    delays = session.backoff()
+    delays = backoff()
     while True:
         try:
             return session.start(aws, request)
@@ -107,14 +108,14 @@ def open_shell(
 ) -> Exit:
     """A shell through the deployment's (logged) session document, on this terminal."""
     request = Request(bastion.instance_id, bastion.shell_document)
-    delays = session.backoff()
+    delays = backoff()
     while True:
         with ui.progress(since=deadline.started) as progress:
             started = start_when_connected(aws, request, progress, deadline)
             progress.done(f"shell session {started.session_id} (`exit` ends it)")
         began = time.monotonic()
         with Watch(door, bastion, ui, threading.Event(), raw_terminal=True):
-            code = session.run_shell(plugin, aws, started)
+            code = run_shell(plugin, aws, started)
         if code == 0 or time.monotonic() - began > QUICK_EXIT:
             return after_session(door, bastion)
         session.terminate(aws, started)

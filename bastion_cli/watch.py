@@ -10,7 +10,7 @@ from typing import Final
 from bastion_cli.bastion import Bastion, clock_time, describe_remaining
 from bastion_cli.door import Door
 from bastion_cli.errors import BastionEnded, CliError, Exit, NotFound, NotReady
-from bastion_cli.session import StopSignals, Tunnel
+from bastion_cli.plugin_process import StopSignals, Tunnel
 from bastion_cli.ui import Ui
 
 WARN_BEFORE_SECONDS: Final = 30 * 60  # the orchestrator's WARNING_MINUTES default

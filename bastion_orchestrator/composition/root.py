@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bastion_orchestrator.doors.http import HttpAnswer, HttpRequest, Route
     from bastion_orchestrator.doors.slack.decide import SlackForms
     from bastion_orchestrator.doors.slack.jobs import SlackJobs
-    from bastion_orchestrator.usecases.approvals import Approvals
     from bastion_orchestrator.usecases.create import CreateBastion
     from bastion_orchestrator.usecases.destroy import DestroyBastion
     from bastion_orchestrator.usecases.dispatcher import Dispatcher, UseCases
@@ -198,25 +197,6 @@ class Root(SlackParts):
         from bastion_orchestrator.usecases.verdict import DecideApproval
 
         return DecideApproval(self.approvals, self.create, self.extend)
-
-    def approvals(self) -> Approvals:
-        from bastion_orchestrator.usecases.approvals import Approvals
-
-        s = self.settings
-        return Approvals(
-            store=lambda: self.approval_store,
-            board=lambda: self.approval_board,
-            notifier=lambda: self.notifier,
-            approvers=s.approver_user_ids,
-            environment=s.environment,
-            timeout=timedelta(minutes=s.approval_timeout_minutes),
-            clock=self.now,
-            identities=s.approver_iam_principals,
-        )
-
-    def expire_approvals(self) -> int | None:
-        """The sweep's part in approvals: None when they are off."""
-        return self.approvals().expire_overdue() if self.settings.approval_required else None
 
     def ready_checks(self, instance_id: str, launched: datetime) -> None:
         """The one-shot schedules that tell a Slack requester when their bastion is ready."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from bastion_orchestrator.domain.ports import ApprovalBoard, Notice, Notifier
     from bastion_orchestrator.domain.results import Outcome
     from bastion_orchestrator.presenters.contract import Contract, Guide
+    from bastion_orchestrator.usecases.approvals import Approvals
 
 
 class SlackParts(AwsParts):
@@ -91,3 +93,22 @@ class SlackParts(AwsParts):
 
     def present(self, outcome: Outcome) -> dict[str, Any]:
         return self.contract.present(outcome)
+
+    def approvals(self) -> Approvals:
+        from bastion_orchestrator.usecases.approvals import Approvals
+
+        s = self.settings
+        return Approvals(
+            store=lambda: self.approval_store,
+            board=lambda: self.approval_board,
+            notifier=lambda: self.notifier,
+            approvers=s.approver_user_ids,
+            environment=s.environment,
+            timeout=timedelta(minutes=s.approval_timeout_minutes),
+            clock=self.now,
+            identities=s.approver_iam_principals,
+        )
+
+    def expire_approvals(self) -> int | None:
+        """The sweep's part in approvals: None when they are off."""
+        return self.approvals().expire_overdue() if self.settings.approval_required else None

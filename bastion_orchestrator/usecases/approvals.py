@@ -215,18 +215,6 @@ class Approvals:
     def news(self) -> ApprovalNews:
         return ApprovalNews(self.store, self.board, self.notifier, self.approvers, self.environment)
 
-    def announce_break_glass(
-        self,
-        owner: Owner,
-        actor: Actor,
-        instance_id: str,
-        hours: float,
-        reason: str,
-        *,
-        extended: bool = False,
-    ) -> None:
-        self.news.break_glass(owner, actor, instance_id, hours, reason, extended=extended)
-
     def _names(self) -> str:
         return ", ".join(f"<@{a}>" for a in sorted(self.approvers)) or "the approvers"
 

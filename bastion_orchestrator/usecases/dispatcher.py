@@ -151,7 +151,7 @@ class Dispatcher:
         create = self.cases.create()
         result = create(launch.request, launch.owner, request_id=request_id, break_glass=True)
         hours, reason = launch.request.hours or 0.0, launch.request.reason or ""
-        self.cases.approvals().announce_break_glass(
+        self.cases.approvals().news.break_glass(
             launch.owner, actor, result.facts.instance_id, hours, reason
         )
         return result
@@ -170,7 +170,7 @@ class Dispatcher:
         if isinstance(result, Extended) and result.break_glass is not None:
             who = Owner(actor.user_id or "operator", actor.username or "", arn=actor.arn)
             glass = result.break_glass
-            self.cases.approvals().announce_break_glass(
+            self.cases.approvals().news.break_glass(
                 who, actor, result.facts.instance_id, glass.hours, glass.reason, extended=True
             )
         return result
