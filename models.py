@@ -6,7 +6,6 @@ malformed values are refused before anything is launched or changed.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Final, Literal
 
 from pydantic import (
@@ -29,18 +28,8 @@ from bastion_orchestrator.domain.ids import (
     USER_ID_MAX,
     USERNAME,
     VPC_ID,
+    dns_name,
 )
-
-_DNS_LABEL: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")
-
-
-def dns_name(value: str) -> str:
-    """A DNS name: dot-separated labels of 1-63 letters, digits and inner hyphens."""
-    labels = value.removesuffix(".").split(".")
-    if not all(len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in labels):
-        raise ValueError("must be a DNS name (labels of letters, digits and inner hyphens)")
-    return value
-
 
 DnsName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(dns_name)]
 

@@ -13,8 +13,8 @@ from typing import Final
 
 from bastion_orchestrator.clock import iso, parse_iso
 from bastion_orchestrator.domain.actor import Principal
+from bastion_orchestrator.domain.ids import dns_name
 from bastion_orchestrator.errors import Forbidden, LimitExceeded
-from models import dns_name
 
 MANAGED_BY: Final = "bastion-orchestrator"
 ACTIVE_STATES: Final = ("pending", "running", "stopping", "stopped")

@@ -6,6 +6,7 @@ it queues a request, and loads no pydantic to do it. ``models`` builds its field
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 INSTANCE_ID: Final = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
@@ -19,3 +20,12 @@ USER_ID_MAX: Final = 64
 USERNAME: Final = r"^[A-Za-z0-9._-]+$"
 APPROVAL_ID: Final = r"^apr-[0-9a-f]{16,32}$"
 SLACK_RESPONSE_URL: Final = r"^https://hooks\.slack\.com/[A-Za-z0-9/_.~%+-]+$"
+_DNS_LABEL: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def dns_name(value: str) -> str:
+    """A DNS name: dot-separated labels of 1-63 letters, digits and inner hyphens."""
+    labels = value.removesuffix(".").split(".")
+    if not all(len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be a DNS name (labels of letters, digits and inner hyphens)")
+    return value
