@@ -99,6 +99,7 @@ class Root(SlackParts):
             settings=lambda: self.settings,
             answer_back=self.answer_back,
             present=self.present,
+            connection=lambda facts: self.guide.commands(facts.bastion),
         )
 
     def slack_jobs(self) -> SlackJobs:

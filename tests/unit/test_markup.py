@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from bastion_orchestrator.domain.approval import Approval
+from bastion_orchestrator.domain.bastion import Bastion
 from bastion_orchestrator.domain.ports import Notice
+from bastion_orchestrator.domain.results import Facts, Inspected
 from bastion_orchestrator.presenters.slack import messages
 from bastion_orchestrator.presenters.slack.mrkdwn import escape, label, mention
 
@@ -129,13 +131,9 @@ def test_answers_show_what_was_typed_as_text():
         messages.help_answer("help", "dev", unknown=HOSTILE),
     ):
         assert_inert(answer)
+    launched = datetime(2025, 12, 18, 12, 0, tzinfo=UTC)
+    facts = Facts(Bastion(IID, "running", None, launched), launched, launched, 0)
     status = messages.status_answer(
-        {
-            "instance_id": IID,
-            "expires_at": "2025-12-18T15:00:00+00:00",
-            "state": "running",
-            "connection": {"port_forward": HOSTILE},
-        },
-        "dev",
+        Inspected(facts, "Online", ready=True), {"port_forward": HOSTILE}, "dev"
     )
     assert_inert(status)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bastion_orchestrator.domain.bastion import Bastion, Tag
 from bastion_orchestrator.domain.ports import Notice
+from bastion_orchestrator.domain.results import Facts, Inspected
 from bastion_orchestrator.presenters.slack.messages import render
 
 pytestmark = pytest.mark.unit
@@ -70,13 +72,11 @@ def validated(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return again
 
 
-def view(n: int) -> dict[str, Any]:
-    return {
-        "instance_id": f"i-{n:017x}",
-        "user_id": f"U{n:010d}",
-        "state": "running",
-        "expires_at": "2025-12-18T15:00:00+00:00",
-    }
+def view(n: int) -> Facts:
+    """Bastion n as a list shows it (running, expiring 2025-12-18T15:00Z)."""
+    launched = datetime(2025, 12, 18, 12, 0, tzinfo=UTC)
+    bastion = Bastion(f"i-{n:017x}", "running", None, launched, tags={Tag.USER_ID: f"U{n:010d}"})
+    return Facts(bastion, launched, datetime(2025, 12, 18, 15, 0, tzinfo=UTC), 3600)
 
 
 @pytest.mark.parametrize("count", [1, 23, 59, 60, 61, 400])
@@ -86,7 +86,7 @@ def test_list_of_any_length_is_a_message_slack_accepts(count):
     blocks = validated(answer["blocks"])
     shown = json.dumps(blocks)
     # Then every bastion up to the page is listed, and the rest is summarised, not dropped
-    assert all(view(n)["instance_id"] in shown for n in range(min(count, messages.LIST_LINES)))
+    assert all(view(n).instance_id in shown for n in range(min(count, messages.LIST_LINES)))
     if count > messages.LIST_LINES:
         assert f"and {count - messages.LIST_LINES} more" in shown
 
@@ -125,18 +125,13 @@ def test_every_notice_with_the_longest_inputs_is_a_message_slack_accepts(kind):
 
 
 def test_every_answer_with_the_longest_inputs_is_a_message_slack_accepts():
-    status = {
-        **view(1),
-        "time_remaining_seconds": 60,
-        "ssm_status": "Online",
-        "ready": True,
-        "connection": {"terminal": "t" * 4000, "port_forward": "p" * 4000},
-    }
+    status = Inspected(view(1), "Online", ready=True)
+    connection = {"terminal": "t" * 4000, "port_forward": "p" * 4000}
     for answer in (
         messages.answer(LONG),
         messages.error_answer(LONG, "dev"),
         messages.help_answer(LONG, "dev", unknown=LONG),
-        messages.status_answer(status, "dev"),
+        messages.status_answer(status, connection, "dev"),
         list_answer([], "dev"),
     ):
         validated(answer["blocks"])

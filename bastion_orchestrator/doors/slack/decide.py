@@ -12,14 +12,14 @@ loads it for a slow verb.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bastion_orchestrator.domain.actor import Actor
-from bastion_orchestrator.domain.results import Outcome, Refused
+from bastion_orchestrator.domain.results import Facts, Inspected, Listed, Outcome, Refused
 from bastion_orchestrator.doors.parsing import invalid
 from bastion_orchestrator.doors.slack.actions import (
     SlowAction,
@@ -77,6 +77,7 @@ class SlackForms:
     # asynchronous half reach the user where they asked.
     answer_back: Callable[[str, Answer], None]
     present: Callable[[Outcome], dict[str, Any]]  # the contract's JSON
+    connection: Callable[[Facts], Mapping[str, str]]  # the commands a status shows
 
     # ------------------------------------------------------------------ the two entries
     def answer(self, request: SlackRequest, context: Any) -> Answer | None:
@@ -198,15 +199,18 @@ class SlackForms:
 
     def _quick(self, actor: Actor, verb: str, request_id: str, served: str) -> Answer:
         """list and status: answered now, as Block Kit."""
-        if verb == "list":
-            outcome = self.dispatcher.dispatch(
-                actor, ListBastions(action="list"), request_id=request_id
-            )
-            return self._shown(outcome, lambda r: messages.list_answer(r["bastions"], served))
-        outcome = self.dispatcher.dispatch(
-            actor, Status(action="status", user_id=actor.user_id), request_id=request_id
+        action = (
+            ListBastions(action="list")
+            if verb == "list"
+            else Status(action="status", user_id=actor.user_id)
         )
-        return self._shown(outcome, lambda r: messages.status_answer(r, served))
+        outcome = self.dispatcher.dispatch(actor, action, request_id=request_id)
+        if isinstance(outcome, Listed):
+            return messages.list_answer(outcome.bastions, served)
+        if isinstance(outcome, Inspected):
+            return messages.status_answer(outcome, self.connection(outcome.facts), served)
+        message = outcome.error.message if isinstance(outcome, Refused) else str(outcome)
+        return messages.error_answer(message, self._environment())
 
     def _button(self, request: SlackRequest) -> Decision:
         button = request.button
@@ -242,8 +246,3 @@ class SlackForms:
                 replace_original=replace_original,
             )
         )
-
-    def _shown(self, outcome: Outcome, render: Callable[[dict[str, Any]], Answer]) -> Answer:
-        if isinstance(outcome, Refused):
-            return messages.error_answer(outcome.error.message, self._environment())
-        return render(self.present(outcome))

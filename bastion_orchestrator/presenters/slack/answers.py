@@ -3,11 +3,13 @@ sees them. Long lists are paginated and summarised, so no answer is one Slack re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from slack_sdk.models.blocks import Block
 
+from bastion_orchestrator.clock import iso
+from bastion_orchestrator.domain.results import Facts, Inspected
 from bastion_orchestrator.presenters.slack.blocks import (
     SECTION_LIMIT,
     TEXT_LIMIT,
@@ -35,37 +37,38 @@ def answer(text: str, blocks: Sequence[Block] | None = None) -> Answer:
     }
 
 
-def status_answer(view: dict[str, Any], environment: str) -> Answer:
-    iid = view["instance_id"]
-    expires = view["expires_at"]
-    remaining = duration(view.get("time_remaining_seconds"))
-    agent = view.get("ssm_status", "Unknown")
+def status_answer(inspected: Inspected, connection: Mapping[str, str], environment: str) -> Answer:
+    """status: the bastion, its time left, whether its agent is online, how to connect."""
+    facts = inspected.facts
+    iid, state, expires = facts.instance_id, facts.bastion.state, iso(facts.expires_at)
+    remaining = duration(facts.seconds_remaining)
     ready = (
         ":large_green_circle: SSM agent online: ready to connect"
-        if view.get("ready")
-        else f":hourglass: SSM agent {agent}: wait a minute after launch, then connect"
+        if inspected.ready
+        else f":hourglass: SSM agent {inspected.ssm_status}: wait a minute after launch, then "
+        "connect"
     )
-    text = f"Bastion {iid} in {environment} is {view.get('state')}; it expires at {expires}."
+    text = f"Bastion {iid} in {environment} is {state}; it expires at {expires}."
     blocks = [
         section(
-            f"*Your bastion in {environment}*: `{iid}` is *{view.get('state')}*, expires "
+            f"*Your bastion in {environment}*: `{iid}` is *{state}*, expires "
             f"{slack_time(expires, expires)} ({remaining} left)\n{ready}"
         ),
-        *connection_sections(view.get("connection", {})),
+        *connection_sections(connection),
     ]
     return answer(text, blocks)
 
 
-def list_answer(views: list[dict[str, Any]], environment: str) -> Answer:
+def list_answer(bastions: Sequence[Facts], environment: str) -> Answer:
     """One line a bastion, sections cut to Slack's limit, the rest summarised."""
-    if not views:
+    if not bastions:
         return answer(f"No active bastions in {environment}. `/infra bastion create` launches one.")
     lines = [
-        f"• `{v['instance_id']}` of {mention(v.get('user_id'))} ({v.get('state')}), expires "
-        f"{slack_time(v['expires_at'], v['expires_at'])}"
-        for v in views
+        f"• `{f.instance_id}` of {mention(f.bastion.user_id)} ({f.bastion.state}), expires "
+        f"{slack_time(iso(f.expires_at), iso(f.expires_at))}"
+        for f in bastions
     ]
-    text = f"{len(views)} active bastion(s) in {environment}"
+    text = f"{len(bastions)} active bastion(s) in {environment}"
     blocks: list[Block] = [section(f"*{text}*"), *_pages(lines[:LIST_LINES])]
     if len(lines) > LIST_LINES:
         blocks.append(
