@@ -76,9 +76,9 @@ test-clock:
 
 # The Lambda-like layout needs a Python 3.12 (LAMBDA_PYTHON, PATH or pyenv), as `package` does.
 bench: $(STAMP)
-	$(PY) scripts/bench.py
-	$(PY) scripts/bench_readiness.py
-	$(PY) scripts/bench_cli.py
+	$(PY) tools/bench/bench.py
+	$(PY) tools/bench/bench_readiness.py
+	$(PY) tools/bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-cloudsplaining dist build .mypy_cache .ruff_cache .pytest_cache

@@ -1,5 +1,5 @@
 """`make demo`'s and `make bench`'s CLI parts stay green (scripts/demo_cli.py and
-scripts/bench_cli.py, each run alone on its own emulator)."""
+tools/bench/bench_cli.py, each run alone on its own emulator)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_the_cli_demo_connects_end_to_end():
 
 
 def test_the_cli_bench_reports_its_figures():
-    result = run("scripts/bench_cli.py", "--runs", "1", "--connects", "1")
+    result = run("tools/bench/bench_cli.py", "--runs", "1", "--connects", "1")
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for line in ("import bastion_cli.main", "bastion --help (wall)", "HTTP calls: create"):

@@ -19,7 +19,7 @@ def test_the_bench_sweeps_run_and_terminate_the_expired_half():
     result = subprocess.run(
         [
             sys.executable,
-            "scripts/bench.py",
+            "tools/bench/bench.py",
             "--skip",
             "calls,throttle,lambda",
             "--sweep-fake",
@@ -42,8 +42,7 @@ def test_the_bench_sweeps_run_and_terminate_the_expired_half():
 def test_cold_starts_are_measured_inside_the_cpu_share_of_the_modules_memory():
     """The bench's cold processes run inside a v1 cgroup cpu quota of memory/1769 of a core
     (Lambda's CPU share), not on a full core; the memory is the module's default."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import bench
+    from tools.bench import bench
 
     defaults = bench.module_memory()
     assert defaults["orchestrator_memory_size"] >= 128

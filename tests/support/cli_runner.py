@@ -2,7 +2,7 @@
 (the caller's credentials, the config file, a stand-in ``session-manager-plugin`` first on
 PATH), talking only to loopback: the Function URL stand-in for the IAM door and for SSM.
 Shared by tests/cli, ``make demo`` (scripts/demo_cli.py) and ``make bench``
-(scripts/bench_cli.py)."""
+(tools/bench/bench_cli.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Requests through the doors as tests send them: signed Slack posts, queued continuations
-run as Lambda would, and continuations sealed with a chosen key."""
+run as Lambda would, continuations sealed with a chosen key, IAM-door requests and direct
+invokes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 from typing import Any
 
 import handler
-from tests.support.slack_requests import function_url_event
+from tests.support.iam_requests import ALICE_ARN, ALICE_ID, iam_event
+from tests.support.slack_requests import function_url_event, slash_command
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret the slack fixture stores
 
@@ -48,3 +50,35 @@ def sealed(clock: Any, secret: str = SECRET, body: str | None = None) -> dict[st
     request = body if body is not None else slash_command("bastion create")
     job = SlackRequest.parse(request).queued()
     return sealing.seal(job, secret, clock())
+
+
+def create_as(ctx: Any, clock: Any, queued: list[dict[str, Any]], user: str) -> str:
+    """A Slack create by ``user``, acknowledged and run: the new bastion's id."""
+    via_slack(ctx, clock, slash_command("bastion create", user_id=user))
+    [created] = deliver(ctx, queued)
+    assert created["success"] is True, created
+    return str(created["instance_id"])
+
+
+def http_call(event: Any, ctx: Any) -> tuple[int, dict[str, Any]]:
+    """A Function URL event through the handler: the status and the JSON body."""
+    response = handler.lambda_handler(event, ctx)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def direct(ctx: Any, payload: Any) -> dict[str, Any]:
+    """A direct invoke (an operator's, or a continuation): the handler's answer."""
+    return handler.lambda_handler(payload, ctx)
+
+
+def via_iam(ctx: Any, body: Any, **identity: Any) -> tuple[int, dict[str, Any]]:
+    """An IAM-door request (Alice's unless ``identity`` says): the status and the JSON body."""
+    response = handler.lambda_handler(iam_event(body, **identity), ctx)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def iam(ctx: Any, body: Any, arn: str = ALICE_ARN, user_id: str = ALICE_ID) -> dict[str, Any]:
+    """An IAM-door request signed as ``arn`` (Alice unless given): the JSON body."""
+    response = handler.lambda_handler(iam_event(body, user_arn=arn, user_id=user_id), ctx)
+    answer: dict[str, Any] = json.loads(response["body"])
+    return answer

@@ -1,6 +1,6 @@
 """A deployment's worth of AWS in whatever emulator this process talks to (moto's
 ``mock_aws`` or a moto server via ``AWS_ENDPOINT_URL``), for scripts that run outside pytest
-(scripts/demo_cli.py, scripts/bench_cli.py): what the Terraform module would create, and the
+(scripts/demo_cli.py, tools/bench/bench_cli.py): what the Terraform module would create, and the
 contract's environment pointing at it."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ sweep's way to a de-tagged one, the launch conditions).
 
 A session user holds the instance role's credentials (instance metadata serves them to
 every local user, root or not, and ``session_sudo`` makes them root). These tests evaluate
-what those credentials may do, from where, with the evaluator of ``test_iam_coverage`` over
+what those credentials may do, from where, with ``tests/support/iam_evaluator.py`` over
 the policies moto holds after the session's apply (``deployed``). Calls the code does not
 make yet (snapshots by the auto-terminator, the sweep's terminate of a de-tagged bastion) are
 evaluated with the call shapes the code uses.
@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import iam_evaluator as iam
 from tests.terraform import stack
-from tests.terraform import test_iam_coverage as iam
 
 pytestmark = pytest.mark.terraform
 

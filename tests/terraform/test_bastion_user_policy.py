@@ -2,7 +2,7 @@
 
 The moto example attaches ``bastion_user_policy_json`` and ``iam_door_invoke_policy_json`` to
 a developer role. moto evaluates no IAM, so the role's policies are read back from moto and
-evaluated with the evaluator of ``test_iam_coverage`` (policy variables such as
+evaluated with ``tests/support/iam_evaluator.py`` (policy variables such as
 ``${aws:userid}`` and ``${aws:PrincipalTag/email}`` resolved from the request), for a caller
 as AWS sees an IAM Identity Center user: ``aws:userid`` = ``AROA…:<email>`` and the ``email``
 principal tag from the instance's attributes for access control.
@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import iam_evaluator as iam
 from tests.terraform import stack
-from tests.terraform import test_iam_coverage as iam
 
 pytestmark = pytest.mark.terraform
 

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.fake_aws import FakeAws, instance_ids
+from tools.bench.fake_aws import FakeAws, instance_ids
 
 pytestmark = pytest.mark.unit
 

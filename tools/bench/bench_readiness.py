@@ -5,7 +5,7 @@ acknowledgement, its continuation (launch, "launching" by response_url and DM, t
 readiness-check schedules) and one ``ready`` event of the auto-terminator, each timed with
 ``time.perf_counter`` after one warm-up round, with its AWS API calls. moto has no
 ``ssm:DescribeInstanceInformation``: it is answered on the SSM client (online), as in the
-tests. Usage: python scripts/bench_readiness.py [rounds]
+tests. Usage: python tools/bench/bench_readiness.py [rounds]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.support.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
+from tools.bench.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
 
 os.environ.update(OFFLINE_AWS, POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_NAMESPACE="Bench")
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -1,11 +1,8 @@
-"""Issue 17, finding 4: requester text never reaches Slack as live markup (SECURITY.md).
-
-Before the fix, a ``reason`` sent through the IAM door or a direct invoke reached the approval
-channel with ``<!channel>`` (a ping of everyone), ``<@U…>`` (a ping of anyone) and
-``<https://evil|AWS console>`` (a link that hides where it goes) still live. Each test sends
-that text through a door, in every field it can reach, and searches everything the Slack
-stand-in received (message text, blocks, webhook and response_url posts) for a live sequence.
-"""
+"""Requester text never reaches Slack as live markup. A reason, name or denial reason sent through
+any door (Slack, IAM, direct), in every field it can reach, is searched for in everything the
+Slack stand-in received (message text, blocks, webhook and response_url posts): ``<!channel>``
+(a ping of everyone), ``<@U…>`` (a ping of anyone) and ``<https://evil|AWS console>`` (a link
+that hides where it goes) arrive escaped, as text."""
 
 from __future__ import annotations
 
@@ -15,12 +12,16 @@ from typing import Any
 import pytest
 
 import handler
-from tests.integration.conftest import CHANNEL  # and its approvals fixture
-from tests.support.doors import deliver, via_slack
-from tests.support.iam_requests import iam_event
+from tests.attacks.conftest import approval_posts
+from tests.integration.conftest import CHANNEL
+from tests.integration.test_approval_grants import break_glass_bastion, extend, with_identities
+from tests.integration.test_approvals import press
+from tests.support.doors import deliver, iam, via_slack
+from tests.support.iam_requests import BOB_ARN, BOB_ID
 from tests.support.slack_requests import slash_command
 
 pytestmark = pytest.mark.integration
+
 
 HOSTILE = "<!channel> <@U12345678> <https://evil.example|AWS console> & done"
 LIVE = ("<!channel>", "<@U12345678>", "<https://evil")
@@ -44,11 +45,6 @@ def assert_inert(slack: Any, *, expect: bool = True) -> str:
     return posted
 
 
-def iam(ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(handler.lambda_handler(iam_event(body), ctx)["body"])  # type: ignore[no-any-return]
-
-
-# ================================================================== the approval channel
 def test_an_iam_requests_reason_reaches_approvers_as_text(aws, approvals, lambda_context):
     answer = iam(lambda_context, {"action": "create", "reason": HOSTILE})
     assert answer["pending_approval"] is True
@@ -107,7 +103,41 @@ def test_a_slack_request_and_an_approvers_denial_reason_reach_everyone_as_text(
     assert_inert(approvals)
 
 
-# ================================================================== without approvals
+def test_a_break_glass_extend_reason_is_shown_as_text(
+    aws, approvals, clock, lambda_context, lambda_async
+):
+    iid = break_glass_bastion(lambda_context, clock, lambda_async)
+    announced = len(approvals.to(CHANNEL))
+    hostile = "<!here> <!channel> <#C0SECRET> <!subteam^S0ADMINS> <https://evil.example|INC>"
+    extend(lambda_context, iid, break_glass=True, reason=hostile)
+
+    [loud] = approvals.to(CHANNEL)[announced:]
+    shown = json.dumps(loud.body)
+    for live in ("<!here>", "<!channel>", "<#C0SECRET>", "<!subteam", "<https://evil"):
+        assert live not in shown
+    assert "&lt;!here&gt;" in loud.text
+
+
+def test_a_hostile_reason_is_text_in_the_extension_request(
+    aws, approvals, clock, lambda_context, lambda_async, monkeypatch
+):
+    hostile = "<!channel> <@UEVIL0001> <https://evil.example|INC-7>"
+    # pending: an IAM create in a protected environment; UAPPROVER2 signs as nobody
+    created = iam(lambda_context, {"action": "create", "reason": hostile}, BOB_ARN, BOB_ID)
+    with_identities(monkeypatch, {"UAPPROVER2": []})
+    launched = press(
+        lambda_context, clock, lambda_async, "bastion_approve", created["approval_id"], "UAPPROVER2"
+    )
+    iid = launched["instance_id"]
+    iam(lambda_context, {"action": "extend", "instance_id": iid}, BOB_ARN, BOB_ID)
+
+    posted = approval_posts(approvals)[-1]
+    shown = json.dumps(posted.body)
+    assert "extend bastion" in posted.all_text()
+    for live in ("<!channel>", "<@UEVIL0001>", "<https://evil"):
+        assert live not in shown
+
+
 def test_a_slack_create_with_a_hostile_reason_posts_nothing_live(
     aws, slack, clock, lambda_context, lambda_async, monkeypatch
 ):
@@ -157,3 +187,16 @@ def test_what_a_user_typed_comes_back_to_them_as_text(
     for sequence in LIVE:
         assert sequence not in shown, sequence
     assert ("&lt;" in shown) is echoed
+
+
+@pytest.mark.usefixtures("outbound")
+def test_the_ack_never_echoes_what_the_user_typed(aws, slack, clock, lambda_context, lambda_async):
+    # When the text after approve is markup, not a request id
+    status, ack = via_slack(lambda_context, clock, slash_command("bastion approve <!channel>"))
+    [refused] = deliver(lambda_context, lambda_async)
+    # Then the ack names "that request", and the refusal goes to the user alone
+    assert status == 200 and "<!channel>" not in json.dumps(ack)
+    assert "that request" in ack["text"]
+    assert refused["success"] is False
+    assert all(r.body["response_type"] == "ephemeral" for r in slack.replies())
+    assert not [m for m in slack.messages if m.endpoint == "chat.postMessage"]

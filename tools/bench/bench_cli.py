@@ -1,8 +1,8 @@
 """`make bench`, the CLI's part: how fast `bastion` starts, and what `bastion connect` costs
 from the command to a ready tunnel on the emulator.
 
-``cli_bench()`` prints three figures (scripts/bench.py calls it; it also runs alone:
-``python scripts/bench_cli.py [--runs N] [--connects N]``):
+``cli_bench()`` prints three figures (`make bench` runs it after tools/bench/bench.py;
+alone: ``python tools/bench/bench_cli.py [--runs N] [--connects N]``):
 
 - cold import of ``bastion_cli.main``: ``python -X importtime``'s cumulative time, median of
   fresh interpreters, against a bare ``python -c pass`` start;
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -129,7 +129,7 @@ def _emulator() -> Iterator[None]:
     from moto import mock_aws
 
     saved = dict(os.environ)
-    from tests.support.offline_aws import OFFLINE_AWS
+    from tools.bench.offline_aws import OFFLINE_AWS
 
     os.environ.update(
         OFFLINE_AWS,

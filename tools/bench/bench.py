@@ -13,14 +13,14 @@
    ack, ``status`` and IAM-door ``status`` against their floors, each measured in paired fresh
    interpreters, alternating A/B and B/A, inside a v1 cgroup cpu quota of the CPU share Lambda
    gives the module's memory (``--memory``; 1,769 MB = 1 vCPU); the endpoint is
-   ``tests/support/fake_aws.py``;
-4. sweeps of 2,500, 10,000 and 20,000 bastions against ``tests/support/fake_aws.py`` (an
+   ``tools/bench/fake_aws.py``;
+4. sweeps of 2,500, 10,000 and 20,000 bastions against ``tools/bench/fake_aws.py`` (an
    EC2/Scheduler stand-in on the real wire protocols), each in a fresh interpreter like a
    cold Lambda, then the next run in the same (warm) one: API calls, wall and CPU time per
    thread, peak RSS, per-bastion cost;
 5. the same sweep at about 300 bastions against a moto server, cross-checking the fake.
 
-Usage: python scripts/bench.py [--sweep-fake 2500,10000,20000] [--sweep 300] [--rounds 9]
+Usage: python tools/bench/bench.py [--sweep-fake 2500,10000,20000] [--sweep 300] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ from unittest import mock
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from tests.support.fake_aws import FakeAws
+    from tools.bench.fake_aws import FakeAws
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.support.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
+from tools.bench.offline_aws import OFFLINE_AWS  # noqa: E402 (needs ROOT on the path)
 
 os.environ.update(OFFLINE_AWS, POWERTOOLS_METRICS_DISABLED="true")
 # Quiet unless told: the sweep on its memory runs its worker at the module's log level.
@@ -78,8 +78,8 @@ SOURCES = """\
 Where the figures come from:
   moto (in-process)   API calls per action, the create under injected throttling
   Lambda-like layout  Python 3.12, the built package + a boto3-only directory, no bytecode
-                      writes; AWS answered by tests/support/fake_aws.py on 127.0.0.1
-  fake endpoint       the large sweeps: tests/support/fake_aws.py, a minimal EC2 + Scheduler
+                      writes; AWS answered by tools/bench/fake_aws.py on 127.0.0.1
+  fake endpoint       the large sweeps: tools/bench/fake_aws.py, a minimal EC2 + Scheduler
                       server speaking the real wire protocols (EC2 query/XML, Scheduler
                       REST-JSON), so boto3 serializes, pages and parses for real
   moto (server)       a small sweep of the same code, cross-checking the fake's figures
@@ -723,7 +723,7 @@ def answered(mode: str, calls: Counter[str], result: dict[str, Any], iid: str) -
 
 
 def cold_requests(layout: Layout, rounds: int, quota: Quota) -> None:
-    from tests.support.fake_aws import FakeAws, instance_ids
+    from tools.bench.fake_aws import FakeAws, instance_ids
 
     script = layout.scratch / "slack_cold.py"
     script.write_text(SLACK_WORKER % {"arn": ORCHESTRATOR_ARN})
@@ -916,7 +916,7 @@ def run_worker(
 
 
 def populate(fake: FakeAws, count: int, now: datetime, *, expired: bool | None) -> None:
-    from tests.support.fake_aws import instance_ids
+    from tools.bench.fake_aws import instance_ids
 
     prefix = f"{ENV['PROJECT_NAME']}-{ENV['ENVIRONMENT']}-"
     for n, iid in enumerate(instance_ids(count)):
@@ -939,7 +939,7 @@ def sweep_on_fake(
     quota: Quota | None = None,
     log_level: str = "ERROR",
 ) -> list[dict[str, Any]]:
-    from tests.support.fake_aws import FakeAws
+    from tools.bench.fake_aws import FakeAws
 
     now = datetime.now(UTC).replace(microsecond=0)
     with FakeAws(account=ACCOUNT) as fake:

@@ -1,4 +1,4 @@
-"""The environment every offline run (the bench scripts, the demo's stand-ins) gives boto3:
+"""The environment every offline run (the bench scripts) gives boto3:
 dummy credentials and one region, so nothing reads a real profile or reaches a real endpoint."""
 
 from __future__ import annotations
