@@ -160,7 +160,7 @@ class Settings(BaseModel):
     @field_validator("boot_profiles")
     @classmethod
     def _known_profiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from bastion_orchestrator.adapters.aws.boot import PROFILES
+        from bastion_orchestrator.adapters.aws.ec2.boot import PROFILES
 
         unknown = [p for p in value if p not in PROFILES]
         if unknown:

@@ -22,7 +22,7 @@ locals {
   # at boot (owner, reason, expiry, how to extend, the database forward): show it here.
   session_shell_profile = "cat /etc/motd.d/30-bastion 2>/dev/null; cd ~"
 
-  # Shells run as the OS user the boot script creates (bastion_orchestrator/adapters/aws/boot.py,
+  # Shells run as the OS user the boot script creates (bastion_orchestrator/adapters/aws/ec2/boot.py,
   # SESSION_USER), which has sudo only with session_sudo. With Run As on, Session Manager
   # never falls back to ssm-user (whom SSM Agent makes with passwordless sudo), and a session
   # fails rather than start as anyone else while the user does not exist yet. A principal

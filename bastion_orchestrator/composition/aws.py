@@ -14,7 +14,7 @@ from bastion_orchestrator.clock import Clock, system_clock
 
 if TYPE_CHECKING:
     from bastion_orchestrator.adapters.aws.ec2 import Ec2Instances, Ec2Reachability
-    from bastion_orchestrator.adapters.aws.ec2_compute import Ec2Compute
+    from bastion_orchestrator.adapters.aws.ec2.compute import Ec2Compute
     from bastion_orchestrator.adapters.aws.scheduler import SchedulerSchedules
     from bastion_orchestrator.adapters.aws.ssm import SsmSessions
     from bastion_orchestrator.config import Settings
@@ -69,7 +69,7 @@ class AwsParts:
 
     @cached_property
     def compute(self) -> Ec2Compute:
-        from bastion_orchestrator.adapters.aws.ec2_compute import Ec2Compute, Ec2Profile
+        from bastion_orchestrator.adapters.aws.ec2.compute import Ec2Compute, Ec2Profile
 
         s = self.settings
         profile = Ec2Profile(

@@ -3,7 +3,7 @@
 A use case asks for "a bastion for this owner, this long, with this profile, placed here,
 forwarding there" (an ``Order``) and gets a ``Bastion`` back. Which machine that is (an EC2
 instance from an AMI in a subnet, tagged, with user data; later a Fargate task) is the
-backend's business alone: ``adapters/aws/ec2_compute.py`` is the EC2 one.
+backend's business alone: ``adapters/aws/ec2/compute.py`` is the EC2 one.
 
 A bastion's recorded facts (owner, expiry, grants) are its ``Tag`` attributes: every backend
 keeps them with the bastion (EC2 and ECS both have tags), so the rules read them the same way.

@@ -443,7 +443,7 @@ def test_a_cold_slack_ack_loads_only_what_it_uses(aws):
         "bastion_orchestrator.usecases.reaper",
         "bastion_orchestrator.adapters.aws.ec2",
         "bastion_orchestrator.adapters.aws.scheduler",
-        "bastion_orchestrator.adapters.aws.boot",
+        "bastion_orchestrator.adapters.aws.ec2.boot",
         "bastion_orchestrator.adapters.slack.notifier",
         "models",
     }

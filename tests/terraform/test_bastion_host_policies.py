@@ -388,13 +388,13 @@ def test_the_session_document_logs_to_both_and_shows_the_motd(host: Host) -> Non
     # And a session starts by showing the bastion's MOTD (sessions bypass PAM's motd), the
     # very file the boot script writes
     assert content["shellProfile"]["linux"] == "cat /etc/motd.d/30-bastion 2>/dev/null; cd ~"
-    from bastion_orchestrator.adapters.aws import boot
+    from bastion_orchestrator.adapters.aws.ec2 import boot
 
     assert '"$ROOT/etc/motd.d/30-bastion"' in Path(boot.__file__).read_text()
 
 
 def test_shell_sessions_run_as_the_boot_scripts_user_without_sudo_by_default(host: Host) -> None:
-    from bastion_orchestrator.adapters.aws import boot
+    from bastion_orchestrator.adapters.aws.ec2 import boot
 
     ssm = host.deployed.client("ssm")
     # Given the module's shell document as SSM holds it (SSM-SessionManagerRunShell, when the

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion_orchestrator.adapters.aws.boot import (
+from bastion_orchestrator.adapters.aws.ec2.boot import (
     PROFILES,
     SESSION_USER,
     SUDOERS_FILE,

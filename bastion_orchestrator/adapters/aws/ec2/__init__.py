@@ -1,5 +1,6 @@
-"""EC2: our bastions (``instances``), their forensic snapshots (``snapshots``), and why one's
-agent may not reach SSM (``reachability``)."""
+"""The EC2 compute backend: an order made an instance (``compute``: image, type, subnets,
+tags; ``boot``: its user data), our bastions found and ended (``instances``), their forensic
+snapshots (``snapshots``), and why one's agent may not reach SSM (``reachability``)."""
 
 from __future__ import annotations
 

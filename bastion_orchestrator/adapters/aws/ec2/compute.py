@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bastion_orchestrator.adapters.aws.boot import BootSpec, user_data
+from bastion_orchestrator.adapters.aws.ec2.boot import BootSpec, user_data
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.bastion import ACTIVE_STATES, MANAGED_BY, Bastion, Tag
 from bastion_orchestrator.domain.compute import Launched, Order, client_token

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bastion_orchestrator.adapters.aws.session_users import (
+from bastion_orchestrator.adapters.aws.ec2.session_users import (
     SESSION_USER,
     SUDOERS_FILE,
     session_users,
