@@ -39,6 +39,7 @@ DIRECT: Final = Trust(speaks_for_anyone=True)
 SLACK: Final = Trust()  # Slack's signature vouches for the form's user_id, nothing more
 IAM: Final = Trust(iam_principal=True, name_verified=True)
 TRUST_OF: Final[dict[str, Trust]] = {"direct": DIRECT, "slack": SLACK, "iam": IAM}
+_FROM_DOOR: Final = Trust()  # the default: its identity says "the door's own" (not SLACK's)
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ class Actor:
     display_name: str | None = None
     email: str | None = None  # Slack profile email (users.info), when the app may read it
     arn: str | None = None  # the IAM principal (IAM door)
-    trust: Trust = field(default=SLACK)
+    trust: Trust = field(default=_FROM_DOOR)
 
     def __post_init__(self) -> None:
-        if self.trust is SLACK and self.door != "slack":  # not given: its door's
+        if self.trust is _FROM_DOOR:  # not given: its door's (never a wider one given)
             object.__setattr__(self, "trust", TRUST_OF[self.door])
 
     @property

@@ -62,9 +62,9 @@ def failed(error: Exception) -> Refused:
     if unreachable:
         return Refused(
             InternalError(
-                f"Could not reach the AWS endpoint {unreachable}; nothing was changed. Check "
-                "the function's network path to it (VPC endpoints, NAT, AWS_ENDPOINT_URL) "
-                "and retry.",
+                f"Could not reach the AWS endpoint {unreachable}. Nothing was left half-done "
+                "that the sweep will not clean up; check the function's network path to it "
+                "(VPC endpoints, NAT, AWS_ENDPOINT_URL) and retry.",
                 endpoint=unreachable,
             )
         )
@@ -77,12 +77,20 @@ def failed(error: Exception) -> Refused:
 
 
 def _unreachable_endpoint(error: Exception) -> str | None:
-    """botocore's connection errors name the endpoint (``endpoint_url``): say which."""
+    """The endpoint botocore could not connect to, as ``scheme://host[:port]``: its request
+    URL's path and query (resource names, tokens) and any user info stay in the logs."""
+    from urllib.parse import urlsplit
+
     from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 
-    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
-        return str(error.kwargs.get("endpoint_url") or "") or None
-    return None
+    if not isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+        return None
+    try:
+        url = urlsplit(str(error.kwargs.get("endpoint_url") or ""))
+        port = f":{url.port}" if url.port else ""
+    except ValueError:  # a port that is not a number: name nothing rather than guess
+        return None
+    return f"{url.scheme}://{url.hostname}{port}" if url.scheme and url.hostname else None
 
 
 @dataclass(frozen=True)

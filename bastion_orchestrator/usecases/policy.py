@@ -108,6 +108,10 @@ class Policy:
         return Principal(actor.user_id, admin=self.is_admin(actor))
 
     def decide(self, actor: Actor, action: Action) -> Decision:
+        if actor.user_id is None and not actor.trust.speaks_for_anyone:
+            # Only an operator's direct invoke names nobody; a verified door always names its
+            # caller, so an anonymous actor from one is a door's bug: never the operator.
+            raise Forbidden(f"{actor.door} request without a verified caller: refused.")
         match action:
             case Create():
                 return self._create(actor, action)

@@ -89,8 +89,8 @@ def test_an_actor_of_an_unknown_door_gets_no_trust():
     # A door name no trust is known for (a new door wired by mistake) fails at once
     with pytest.raises(KeyError):
         Actor("webhook", "U1")  # type: ignore[arg-type]
-    with pytest.raises(KeyError):
-        Actor("webhook", "U1", trust=SLACK)  # type: ignore[arg-type]
+    # unless the door says what it verified: then exactly that, never more
+    assert Actor("webhook", "U1", trust=SLACK).trust is SLACK  # type: ignore[arg-type]
 
 
 def test_a_narrower_trust_given_explicitly_is_kept():
@@ -101,13 +101,10 @@ def test_a_narrower_trust_given_explicitly_is_kept():
     assert Actor("direct", None).trust is DIRECT and Actor("iam", "AROA:x").trust is IAM
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE (latent): Actor.__post_init__ takes `trust is SLACK` to mean 'not given', so an "
-    "explicit trust=SLACK on door 'direct' or 'iam' is silently widened to DIRECT "
-    "(speaks for anyone) or IAM (exempt from ALLOWED_USER_IDS). Fix: a None default (or a "
-    "private sentinel) for 'not given'.",
-)
+# Was a latent hole: Actor.__post_init__ takes `trust is SLACK` to mean 'not given', so an
+# explicit trust=SLACK on door 'direct' or 'iam' is silently widened to DIRECT (speaks for anyone)
+# or IAM (exempt from ALLOWED_USER_IDS). Fix: a None default (or a private sentinel) for 'not
+# given'. (closed)
 @pytest.mark.parametrize("door", ["direct", "iam"])
 def test_an_explicit_slack_trust_is_never_widened(door):
     # Given a door that vouches for a user id as Slack does, and says so
@@ -123,14 +120,11 @@ def test_an_explicit_slack_trust_is_never_widened(door):
         policy.decide(actor, Destroy(action="destroy", user_id="UALICE"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE (latent): an actor of a verified door (slack, iam) with user_id None is "
-    "decided as the operator: Principal(None) is unrestricted (any bastion's status, extend, "
-    "destroy) and a list is everyone's. The doors never build one today (each validates its "
-    "user id); nothing in Actor or the policy refuses it. Fix: Actor refuses user_id None "
-    "unless its trust speaks_for_anyone.",
-)
+# Was a latent hole: an actor of a verified door (slack, iam) with user_id None is decided as the
+# operator: Principal(None) is unrestricted (any bastion's status, extend, destroy) and a list is
+# everyone's. The doors never build one today (each validates its user id); nothing in Actor or
+# the policy refuses it. Fix: Actor refuses user_id None unless its trust speaks_for_anyone.
+# (closed)
 @pytest.mark.parametrize("door", ["slack", "iam"])
 def test_a_verified_door_naming_nobody_is_never_the_operator(door):
     policy = Policy(frozenset(), frozenset({"UADMIN"}), frozenset())

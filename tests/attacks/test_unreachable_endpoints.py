@@ -40,12 +40,9 @@ def unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     clients.boto_config.cache_clear()  # before monkeypatch restores RETRIES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: dispatcher._unreachable_endpoint answers botocore's endpoint_url verbatim; "
-    "user:password in AWS_ENDPOINT_URL(_<SERVICE>) reaches every Slack user and IAM caller "
-    "(message and the 'endpoint' field). Fix: answer scheme://host[:port] only.",
-)
+# Was a hole: dispatcher._unreachable_endpoint answers botocore's endpoint_url verbatim;
+# user:password in AWS_ENDPOINT_URL(_<SERVICE>) reaches every Slack user and IAM caller (message
+# and the 'endpoint' field). Fix: answer scheme://host[:port] only. (closed)
 def test_credentials_in_an_endpoint_url_never_reach_the_caller(
     aws, slack, clock, lambda_context, unreachable
 ):
@@ -61,12 +58,9 @@ def test_credentials_in_an_endpoint_url_never_reach_the_caller(
         assert "s3cr3t" not in text and "proxyuser" not in text, text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the endpoint answered is the request's full URL (botocore's request.url): "
-    "its path and query (schedule names, groupName, clientToken; for Lambda the function ARN "
-    "and account id) reach the caller. Fix: answer scheme://host[:port] only.",
-)
+# Was a hole: the endpoint answered is the request's full URL (botocore's request.url): its path
+# and query (schedule names, groupName, clientToken; for Lambda the function ARN and account id)
+# reach the caller. Fix: answer scheme://host[:port] only. (closed)
 @pytest.mark.parametrize("verb", ["extend", "destroy"])
 def test_an_unreachable_endpoint_is_named_without_the_request_path(
     aws, slack, clock, lambda_context, unreachable, verb
@@ -83,13 +77,10 @@ def test_an_unreachable_endpoint_is_named_without_the_request_path(
         assert leak not in text, (leak, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: 'Could not reach the AWS endpoint ...; nothing was changed' is said whatever "
-    "the use case did before the failing call: an extend has moved ExpiresAt (a retry extends "
-    "again), a destroy has terminated the bastion. Fix: say only what is known (the generic "
-    "message's 'nothing was left half-done that the sweep will not clean up').",
-)
+# Was a hole: 'Could not reach the AWS endpoint ...; nothing was changed' is said whatever the use
+# case did before the failing call: an extend has moved ExpiresAt (a retry extends again), a
+# destroy has terminated the bastion. Fix: say only what is known (the generic message's 'nothing
+# was left half-done that the sweep will not clean up'). (closed)
 @pytest.mark.parametrize("verb", ["extend", "destroy"])
 def test_nothing_was_changed_is_said_only_when_true(
     aws, slack, clock, lambda_context, unreachable, verb
