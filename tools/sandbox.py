@@ -123,7 +123,8 @@ def serve(route: Route) -> ThreadingHTTPServer:
                 traceback.print_exc()  # the function's log; the caller gets Lambda's 502
                 status, extra, payload = 502, {}, b'{"Message": "Internal Server Error"}'
             self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **extra}.items():
+            lowered = {name.lower(): value for name, value in extra.items()}
+            for name, value in {"content-type": "application/json", **lowered}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -582,11 +583,11 @@ def prepare(state: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    state = args.dir.resolve()
-    prepare(state)
-    stop = threading.Event()
+    stop = threading.Event()  # first: a Ctrl-C while starting stops it cleanly too
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
+    state = args.dir.resolve()
+    prepare(state)
     sandbox = Sandbox(state, args.sweep_every)
     try:
         env = write_state(sandbox, sandbox.start())
