@@ -2,12 +2,16 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# One virtualenv, two stamps: `make demo` and `make sandbox` install only what they run
+# (requirements-demo.txt); every other target adds the development tools (requirements-dev.txt).
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP      := $(VENV)/.installed
 
-.PHONY: help venv demo test test-clock lint unit integration bench clean package tf-check tf-test tf-cloudsplaining
+.PHONY: help venv demo sandbox test test-clock lint unit integration bench clean package tf-check tf-test tf-cloudsplaining
 
 help:
 	@echo "make demo     - full bastion lifecycle against a local moto server (no AWS, no credentials)"
+	@echo "make sandbox  - the demo's deployment left running on loopback, to try by hand (docs/sandbox.md)"
 	@echo "make test     - lint + the whole test suite (what CI runs)"
 	@echo "make lint     - ruff + mypy --strict"
 	@echo "make structure - functions over 40 lines, modules over 250, import cycles; exit 1 if any"
@@ -22,10 +26,14 @@ help:
 TIMES := .make-times
 timed = t0=$$(date +%s%N) && $(2) && echo "$(1) $$(( ($$(date +%s%N) - t0) / 1000000 ))" >> $(TIMES)
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@$(call timed,virtualenv:$(VENV),$(PYTHON) -m venv $(VENV) \
+$(DEMO_STAMP): requirements.txt requirements-demo.txt
+	@$(call timed,virtualenv:$(VENV),(test -x $(PY) || $(PYTHON) -m venv $(VENV)) \
 	  && $(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip \
-	  && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt)
+	  && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-demo.txt)
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
+	@$(call timed,virtualenv:$(VENV)+dev,$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,9 +42,13 @@ venv: $(STAMP)
 # tf-check, tf-cloudsplaining); `test` below needs its variables.
 -include mk/*.mk
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) scripts/demo.py
 	$(PY) scripts/demo_cli.py
+
+# Runs until Ctrl-C; what to type in another terminal is printed (and in docs/sandbox.md).
+sandbox: $(DEMO_STAMP)
+	$(PY) tools/sandbox.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
