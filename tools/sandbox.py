@@ -82,7 +82,7 @@ def product_internals(slack: Any) -> None:
     product checks the address before posting). Here that host is the Slack stand-in, swapped
     in after the check, as `make demo` does: without it a reply would leave loopback.
     """
-    from bastion_orchestrator.slack import notifier
+    from bastion_orchestrator.adapters.slack import notifier
 
     post = notifier._post_webhook
     notifier._post_webhook = lambda url, what, **message: post(slack.local(url), what, **message)
