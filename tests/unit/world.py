@@ -1,4 +1,4 @@
-"""The use cases wired on the in-memory fakes, as ``composition.Root`` wires them on AWS.
+"""The use cases wired on the in-memory fakes by the production composition root.
 
 One ``World`` per test: settings from a few environment variables, an exact clock, and each
 use case built on demand, so a test reads as "given this world, when this use case runs".
@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bastion_orchestrator.clock import iso
+from bastion_orchestrator.composition import Root
 from bastion_orchestrator.config import Settings
 from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.bastion import Bastion, Lifetime, Tag
 from bastion_orchestrator.usecases.approvals import Approvals
 from bastion_orchestrator.usecases.create import CreateBastion
 from bastion_orchestrator.usecases.destroy import DestroyBastion
-from bastion_orchestrator.usecases.dispatcher import Dispatcher, UseCases
-from bastion_orchestrator.usecases.extend import ExtendBastion, ExtendRules
+from bastion_orchestrator.usecases.dispatcher import Dispatcher
+from bastion_orchestrator.usecases.extend import ExtendBastion
 from bastion_orchestrator.usecases.listing import ListBastions
 from bastion_orchestrator.usecases.policy import Policy
 from bastion_orchestrator.usecases.status import ShowStatus
@@ -93,6 +94,7 @@ class World:
     board: FakeBoard = field(default_factory=FakeBoard)
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     sleeps: list[float] = field(default_factory=list)
+    _root: Root | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def of(cls, **env: str) -> World:
@@ -113,71 +115,54 @@ class World:
         self.clock.advance(seconds=seconds)
 
     @property
+    def root(self) -> Root:
+        """The production composition root, its adapters replaced by this world's fakes:
+        the use cases are built exactly as on AWS, from the same settings."""
+        if self._root is None:
+            root = Root(clock=self.clock, sleep=self.sleep)
+            root.__dict__.update(  # each is a cached_property of the root: set, never built
+                settings=self.settings,
+                compute=self.compute,
+                schedules=self.schedules,
+                sessions=self.sessions,
+                slots=self.slots,
+                approval_store=self.store,
+                approval_board=self.board,
+                notifier=self.notifier,
+            )
+            self._root = root
+        return self._root
+
+    @property
     def rules(self) -> Lifetime:
-        s = self.settings
-        return Lifetime.of_hours(
-            s.bastion_lifetime_hours, s.extend_hours, s.max_lifetime_hours, s.warning_minutes
-        )
+        return self.root.rules
 
     def policy(self) -> Policy:
-        return Policy.of(self.settings)
+        return self.root.policy()
 
     def targets(self) -> Targets:
-        return Targets(self.compute, f"{self.settings.project_name}/{self.settings.environment}")
+        return self.root.targets
 
     def create(self) -> CreateBastion:
-        return CreateBastion(
-            self.settings,
-            self.rules,
-            self.compute,
-            self.schedules,
-            self.clock,
-            slots=self.slots,
-            sleep=self.sleep,
-        )
+        return self.root.create()
 
     def status(self) -> ShowStatus:
-        return ShowStatus(self.targets(), self.sessions, self.rules, self.clock)
+        return self.root.status()
 
     def extend(self) -> ExtendBastion:
-        s = self.settings
-        rules = ExtendRules(s.approval_required, s.break_glass_hours, s.max_lifetime_hours)
-        return ExtendBastion(
-            self.targets(), self.compute, self.schedules, self.rules, rules, self.clock
-        )
+        return self.root.extend()
 
     def destroy(self) -> DestroyBastion:
-        return DestroyBastion(
-            self.targets(), self.compute, self.schedules, self.rules, self.clock, slots=self.slots
-        )
+        return self.root.destroy()
 
     def listing(self) -> ListBastions:
-        return ListBastions(self.compute, self.rules, self.clock)
+        return self.root.listing()
 
     def approvals(self) -> Approvals:
-        s = self.settings
-        return Approvals(
-            store=lambda: self.store,
-            board=lambda: self.board,
-            notifier=lambda: self.notifier,
-            approvers=s.approver_user_ids,
-            environment=s.environment,
-            timeout=timedelta(minutes=s.approval_timeout_minutes),
-            clock=self.clock,
-            identities=s.approver_iam_principals,
-        )
+        return self.root.approvals()
 
     def verdict(self) -> DecideApproval:
-        return DecideApproval(self.approvals, self.create, self.extend)
+        return self.root.verdict()
 
     def dispatcher(self) -> Dispatcher:
-        cases = UseCases(
-            create=self.create,
-            status=self.status,
-            extend=self.extend,
-            destroy=self.destroy,
-            listing=self.listing,
-            approvals=self.approvals,
-            verdict=self.verdict,
-        )
-        return Dispatcher(policy=self.policy, cases=cases)
+        return self.root.dispatcher()
