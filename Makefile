@@ -73,7 +73,9 @@ integration: $(STAMP)
 # (--terraform-early, tests/support/early_stack.py); one worker runs every tests/terraform
 # module against it, cloudsplaining's least-privilege scan included. lint and tf-check (one
 # core each) run side by side first. The last line says where the time went.
-test: test-clock $(STAMP) $(CHECKOV_STAMP) $(CLOUDSPLAINING_STAMP)
+test: test-clock
+	@$(call timed,virtualenv:all-three-in-parallel,$(MAKE) --no-print-directory -j3 \
+	  --output-sync=target TIMES=/dev/null $(STAMP) $(CHECKOV_STAMP) $(CLOUDSPLAINING_STAMP))
 	@$(call timed,lint+tf-check,$(MAKE) --no-print-directory -j2 --output-sync=target lint tf-check)
 	@$(call timed,pytest,CLOUDSPLAINING=$(CLOUDSPLAINING_VENV)/bin/cloudsplaining \
 	  $(PY) -m pytest -q -n 2 --dist loadfile --terraform-early)
