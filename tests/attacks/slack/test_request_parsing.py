@@ -296,19 +296,20 @@ _ODD_FORMS = {
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("body", list(_ODD_FORMS.values()), ids=list(_ODD_FORMS))
 def test_odd_signed_forms_are_answered_never_500_and_touch_nobodys_bastion(
-    outbound, aws, slack, clock, lambda_context, lambda_async, body
+    outbound, aws, slack, clock, lambda_context, lambda_async
 ):
-    # Given someone's bastion (at the instance id the odd buttons name, or not)
+    # Given someone's bastion (at the instance id the odd buttons name, or not); one
+    # deployment for all the forms (each is checked on its own, in turn)
     made = direct(lambda_context, {"action": "create", "user_id": "UVICTIM", "username": "v"})
     victim = made["instance_id"]
-    body = body.replace(IID, victim)
-    # When a correctly signed form of an odd shape arrives
-    status, answer = via_slack(lambda_context, clock, body)
-    results = deliver(lambda_context, lambda_async)
-    # Then it is answered (200 or 400, never the 500 of an uncaught exception), whatever was
-    # queued answers too, and the bastion is untouched
-    assert status in (200, 400), answer
-    assert all(r.get("success") is False for r in results), results
-    assert aws.running() == [victim] and outbound == []
+    for name, odd in _ODD_FORMS.items():
+        body = odd.replace(IID, victim)
+        # When a correctly signed form of an odd shape arrives
+        status, answer = via_slack(lambda_context, clock, body)
+        results = deliver(lambda_context, lambda_async)
+        # Then it is answered (200 or 400, never the 500 of an uncaught exception), whatever
+        # was queued answers too, and the bastion is untouched
+        assert status in (200, 400), (name, answer)
+        assert all(r.get("success") is False for r in results), (name, results)
+        assert aws.running() == [victim] and outbound == [], name
