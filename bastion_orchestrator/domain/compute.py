@@ -12,13 +12,13 @@ keeps them with the bastion (EC2 and ECS both have tags), so the rules read them
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from bastion_orchestrator.domain.actor import Owner
-from bastion_orchestrator.domain.bastion import ACTIVE_STATES, Bastion
+from bastion_orchestrator.domain.bastion import Bastion
+from bastion_orchestrator.domain.ports import Instances
 
 
 @dataclass(frozen=True)
@@ -67,28 +67,12 @@ class Launched:
     notes: tuple[str, ...] = ()  # what the backend did differently from the order, and why
 
 
-class Compute(Protocol):
+class Compute(Instances, Protocol):
+    """Our bastions (read, ended, tagged: ``Instances``), and where new ones come from."""
+
     def launch(self, order: Order) -> Launched:
         """Start the bastion; raises ``CapacityUnavailable``, ``InvalidRequest`` (a placement
         the backend refuses) or ``ConfigurationError``. Nothing is left running on failure."""
-
-    def get(self, instance_id: str) -> Bastion | None:
-        """Our bastion with this id (any state), or None when absent or not ours."""
-
-    def active(
-        self, user_id: str | None = None, *, states: Sequence[str] = ACTIVE_STATES
-    ) -> Iterator[Bastion]:
-        """Our bastions in these states (default: not terminated), of one requester if given."""
-
-    def by_profile(self) -> Iterator[Bastion]:
-        """Running or stopped machines with this deployment's identity, whatever their tags
-        say (a bastion whose tags were stripped is still found)."""
-
-    def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        """Terminate; answer each bastion's state *before* the call."""
-
-    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None:
-        """Record facts (``Tag`` attributes) with the bastion."""
 
 
 def client_token(*parts: str) -> str:

@@ -44,7 +44,8 @@ class Instances(Protocol):
     def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]:
         """Terminate; answer each instance's state *before* the call."""
 
-    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None: ...
+    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None:
+        """Record facts (``Tag`` attributes) with the bastion."""
 
 
 @dataclass(frozen=True)

@@ -123,17 +123,12 @@ class SlackForms:
         return response
 
     def _queued(self, job: dict[str, Any]) -> SlackRequest:
-        request = SlackRequest.unqueued(job, self._served())
+        # unreadable settings: parsed for none, decided below, where the refusal is told
+        request = SlackRequest.unqueued(job, self._environment(unknown=""))
         if request is None:
             self._not_run(job)
             raise ForgedContinuation("invalid job: not a queued Slack request")
         return request
-
-    def _served(self) -> str:
-        try:
-            return self.settings().environment
-        except BastionError:
-            return ""  # decided again below, where the refusal is told
 
     def _not_run(self, job: dict[str, Any]) -> None:
         """A job the previous release sealed (a parsed job, in flight during an upgrade) is
@@ -174,11 +169,11 @@ class SlackForms:
             messages.error_answer(str(response["message"]), self._environment()), response
         )
 
-    def _environment(self) -> str:
+    def _environment(self, unknown: str = "this deployment") -> str:
         try:
             return self.settings().environment
         except BastionError:
-            return "this deployment"
+            return unknown
 
     def _command(self, request: SlackRequest) -> Decision:
         if request.user_id is None:

@@ -29,6 +29,7 @@ from bastion_orchestrator.domain.actor import Actor
 from bastion_orchestrator.domain.ids import USER_ID
 from bastion_orchestrator.domain.ports import Notice, NoticeKind, Notifier
 from bastion_orchestrator.domain.results import (
+    AlreadyExtended,
     Created,
     Decided,
     Destroyed,
@@ -170,8 +171,7 @@ class SlackJobs:
                 cause="destroy",
                 lived_seconds=lived,
             )
-        message = outcome.message if isinstance(outcome, Extended) else None
-        message = getattr(outcome, "message", None) if message is None else message
+        message = outcome.message if isinstance(outcome, Extended | AlreadyExtended) else None
         return Notice(
             "extended",
             job.user_id,

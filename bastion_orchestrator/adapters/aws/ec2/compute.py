@@ -16,7 +16,7 @@ from bastion_orchestrator.adapters.aws.ec2.boot import BootSpec, user_data
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.bastion import ACTIVE_STATES, MANAGED_BY, Bastion, Tag
 from bastion_orchestrator.domain.compute import Launched, Order, client_token
-from bastion_orchestrator.domain.ports import LaunchSpec
+from bastion_orchestrator.domain.ports import Instances, LaunchSpec
 from bastion_orchestrator.errors import (
     CapacityUnavailable,
     ConfigurationError,
@@ -27,17 +27,10 @@ from bastion_orchestrator.errors import (
 from bastion_orchestrator.observability import count, logger
 
 
-class Machines(Protocol):
-    """``Ec2Instances``: what this backend needs of EC2 itself."""
+class Machines(Instances, Protocol):
+    """``Ec2Instances``: what this backend needs of EC2 itself, beside the reads."""
 
     def launch(self, spec: LaunchSpec) -> Bastion: ...
-    def get(self, instance_id: str) -> Bastion | None: ...
-    def active(
-        self, user_id: str | None = None, *, states: Sequence[str] = ACTIVE_STATES
-    ) -> Iterator[Bastion]: ...
-    def by_profile(self) -> Iterator[Bastion]: ...
-    def terminate(self, instance_ids: Sequence[str]) -> dict[str, str]: ...
-    def tag(self, instance_id: str, tags: Mapping[str, str]) -> None: ...
     def latest_image(self) -> str: ...
 
 
