@@ -53,18 +53,15 @@ class SlackParts(AwsParts):
 
     def email_of(self, user_id: str) -> str | None:
         """The Slack user's e-mail (users.info), for the RequestedByEmail tag; None if unknown."""
-        from bastion_orchestrator.adapters.slack.notifier import email_of as lookup
+        from bastion_orchestrator.adapters.slack.web import email_of as lookup
 
         return lookup(self.slack_secret, user_id, api_url=self.settings.slack_api_url)
 
     @cached_property
     def approval_board(self) -> ApprovalBoard:
         """APPROVAL_CHANNEL (else SLACK_CHANNEL) through the bot token; logged without Slack."""
-        from bastion_orchestrator.adapters.slack.notifier import (
-            LoggedBoard,
-            SlackApprovalBoard,
-            SlackNotifier,
-        )
+        from bastion_orchestrator.adapters.slack.boards import LoggedBoard, SlackApprovalBoard
+        from bastion_orchestrator.adapters.slack.notifier import SlackNotifier
 
         s = self.settings
         channel = s.approval_channel or s.slack_channel

@@ -12,9 +12,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from bastion_orchestrator.adapters.slack.boards import LoggedBoard, SlackApprovalBoard
 from bastion_orchestrator.adapters.slack.secret import SlackSecret
-from bastion_orchestrator.adapters.slack.web import SLACK_TIMEOUT_SECONDS, email_of, web_client
+from bastion_orchestrator.adapters.slack.web import SLACK_TIMEOUT_SECONDS, web_client
 from bastion_orchestrator.clock import iso
 from bastion_orchestrator.domain.ids import SLACK_RESPONSE_URL
 from bastion_orchestrator.domain.ports import Notice
@@ -28,20 +27,6 @@ if TYPE_CHECKING:
 
 CHANNEL_KINDS: Final = frozenset({"terminated"})
 _SLACK_HOOK: Final = re.compile(SLACK_RESPONSE_URL)
-
-# Named here too, where the composition root and the tests have always found them.
-__all__ = [
-    "CHANNEL_KINDS",
-    "SLACK_TIMEOUT_SECONDS",
-    "LambdaNotifier",
-    "LoggedBoard",
-    "SlackApprovalBoard",
-    "SlackNotifier",
-    "answer_back",
-    "email_of",
-    "reply",
-    "web_client",
-]
 
 
 class SlackNotifier:
